@@ -1,0 +1,803 @@
+"""Labelled training examples: clips overlaid on a background, as in the seed notes.
+
+One example (the Coursera trigger-word recipe, with the notes' lessons built in):
+
+1. a background, cut at a random offset to ``example_seconds`` (looped if shorter), brought
+   to ``background_dbfs`` when ``background_correction`` is on (the notes' correction);
+2. ``activates_per_example`` activates, then ``negatives_per_example`` negatives, each
+   augmented (speed, pitch, room reverb), levelled to ``target_dbfs`` plus a random gain,
+   and overlaid at random positions that never overlap: the activates spread together
+   (:func:`place_together`), the negatives in the room left (:func:`place_segments`); a clip
+   that finds no room is dropped, so many activates leave fewer negatives;
+3. the mix loudness-matched to ``target_dbfs`` (scaled down if it would clip);
+4. labels: ``label_ones`` ones right after each activate ends (:func:`labels_from_events`);
+5. features: :func:`lib.features.compute_features`.
+
+All randomness comes from the ``np.random.Generator`` passed in: the same generator state
+gives the same example, bit for bit (the notes lost weeks to a fixed seed left in a helper).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import logging
+import math
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+
+from lib import paths
+from lib.errors import AudioError, ConfigError, DatasetError
+
+log = logging.getLogger(__name__)
+
+KINDS = ("activate", "negative", "background")
+
+#: Backgrounds quieter than this are left alone by the correction (no +90 dB boosts of hiss).
+_SILENT_DBFS = -80.0
+
+
+# --------------------------------------------------------------------------------------------
+# Configuration
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SynthesisConfig:
+    """Settings of the ``synthesis`` stage (``configs/synthesis.yaml`` documents each key)."""
+
+    dataset_name: str = "bootstrap_train"
+    split: Literal["train", "dev"] = "train"
+    n_examples: int = 1400
+    example_seconds: float = 10.0
+    seed: int = 0
+    activates_per_example: tuple[int, int] = (1, 4)
+    negatives_per_example: tuple[int, int] = (0, 3)
+    min_gap_seconds: float = 0.1
+    label_steps: int = 1375
+    label_ones: int = 50
+    background_correction: bool = True
+    background_dbfs: float = -40.0
+    target_dbfs: float = -20.0
+    gain_probability: float = 0.5
+    gain_db: tuple[float, float] = (-6.0, 6.0)
+    snr_probability: float = 0.5
+    snr_db: tuple[float, float] = (5.0, 30.0)
+    reverb_probability: float = 0.3
+    rt60_seconds: tuple[float, float] = (0.15, 0.6)
+    speed_probability: float = 0.3
+    speed_range: tuple[float, float] = (0.9, 1.1)
+    pitch_probability: float = 0.3
+    pitch_semitones: tuple[float, float] = (-2.0, 2.0)
+    sample_rate: int = 16000
+    feature_kind: Literal["logmel", "spectrogram"] = "logmel"
+    n_mels: int = 40
+    window_seconds: float = 0.025
+    hop_seconds: float = 0.010
+    store_audio: bool = True
+    store_features: bool = True
+    shard_size: int = 256
+    workers: int = 0
+
+    def __post_init__(self) -> None:
+        def bad(key: str, why: str) -> ConfigError:
+            return ConfigError(f"synthesis parameter {key!r} {why}, got {getattr(self, key)!r}")
+
+        name = self.dataset_name
+        if (
+            not name
+            or name.startswith(".")
+            or any(c in name for c in "/\\:")
+            or name != name.strip()
+        ):
+            raise bad("dataset_name", "must be a plain folder name (no '/', no leading '.')")
+        for key in ("n_examples", "label_steps", "shard_size", "sample_rate", "n_mels"):
+            if getattr(self, key) < 1:
+                raise bad(key, "must be at least 1")
+        for key in ("label_ones", "workers"):
+            if getattr(self, key) < 0:
+                raise bad(key, "must be 0 or more")
+        if self.label_ones > self.label_steps:
+            raise bad("label_ones", f"must be at most label_steps ({self.label_steps})")
+        for key in ("example_seconds", "window_seconds", "hop_seconds"):
+            if not getattr(self, key) > 0:
+                raise bad(key, "must be positive")
+        if self.min_gap_seconds < 0:
+            raise bad("min_gap_seconds", "must be 0 or more")
+        for key in ("activates_per_example", "negatives_per_example"):
+            lo, hi = getattr(self, key)
+            if lo < 0 or lo > hi:
+                raise bad(key, "must be [min, max] with 0 <= min <= max")
+        for key in ("gain_db", "snr_db", "rt60_seconds", "speed_range", "pitch_semitones"):
+            lo, hi = getattr(self, key)
+            if not (math.isfinite(lo) and math.isfinite(hi)) or lo > hi:
+                raise bad(key, "must be [min, max] with min <= max")
+        if self.rt60_seconds[0] <= 0:
+            raise bad("rt60_seconds", "must be positive")
+        if self.speed_range[0] <= 0:
+            raise bad("speed_range", "must be positive (1.0 = unchanged)")
+        for key in ("pitch_semitones",):
+            if max(abs(v) for v in getattr(self, key)) > 12:
+                raise bad(key, "must lie within [-12, 12] semitones")
+        for key in ("gain", "snr", "reverb", "speed", "pitch"):
+            p = getattr(self, f"{key}_probability")
+            if not 0.0 <= p <= 1.0:
+                raise bad(f"{key}_probability", "must be a probability in [0, 1]")
+        for key in ("background_dbfs", "target_dbfs"):
+            if not -100.0 <= getattr(self, key) <= 0.0:
+                raise bad(key, "must be a level in [-100, 0] dBFS")
+        if self.window_seconds * self.sample_rate < 4:
+            raise bad("window_seconds", "is shorter than 4 samples at sample_rate")
+        if not (self.store_audio or self.store_features):
+            raise bad("store_features", "and store_audio cannot both be false (nothing to store)")
+        try:
+            self.feature_config()
+        except ConfigError as exc:
+            raise ConfigError(f"synthesis features: {exc}") from None
+
+    @property
+    def n_samples(self) -> int:
+        """Samples per example."""
+        return int(round(self.example_seconds * self.sample_rate))
+
+    def feature_config(self) -> Any:
+        """The :class:`lib.features.FeatureConfig` these settings describe."""
+        from lib.features import FeatureConfig
+
+        return FeatureConfig(
+            kind=self.feature_kind,
+            sample_rate=self.sample_rate,
+            n_mels=self.n_mels,
+            window_seconds=self.window_seconds,
+            hop_seconds=self.hop_seconds,
+        )
+
+    def replace(self, **changes: Any) -> SynthesisConfig:
+        """A copy with some settings changed (checked again)."""
+        return dataclasses.replace(self, **changes)
+
+
+# --------------------------------------------------------------------------------------------
+# Examples, events, labels
+# --------------------------------------------------------------------------------------------
+
+
+class Event(NamedTuple):
+    """One overlaid clip: its kind, where its (dry) speech starts and ends, and its source."""
+
+    kind: str  # "activate" or "negative"
+    start_s: float
+    end_s: float
+    clip: str  # path relative to the raw corpus folder
+
+
+@dataclass
+class Example:
+    """One synthetic example."""
+
+    audio: np.ndarray  # float32 (n_samples,)
+    features: np.ndarray | None  # float32 (frames, bins), None when not computed
+    labels: np.ndarray  # uint8 (label_steps,)
+    events: list[Event]
+    background: str = ""  # the background clip's path
+    dropped: int = 0  # clips drawn that found no room and were left out
+    peak_limited: bool = False  # True if the mix was scaled below target_dbfs to avoid clipping
+
+
+def labels_from_events(
+    events: Sequence[Event | tuple],
+    label_steps: int,
+    example_seconds: float,
+    label_ones: int,
+) -> np.ndarray:
+    """The label track: ``label_ones`` ones starting at the step where each activate ends.
+
+    An activate ending at ``end_s`` sets steps ``int(end_s * label_steps / example_seconds)``
+    onwards (clipped at the end of the track). Negatives set nothing. (Coursera's
+    ``insert_ones`` started one step later; the step holding the end is used here.)
+    """
+    if label_steps < 1 or label_ones < 0 or example_seconds <= 0:
+        raise ValueError(
+            f"labels_from_events needs label_steps >= 1, label_ones >= 0 and example_seconds > 0; "
+            f"got {label_steps}, {label_ones}, {example_seconds}"
+        )
+    y = np.zeros(label_steps, dtype=np.uint8)
+    for event in events:
+        kind, end_s = event[0], float(event[2])
+        if kind != "activate":
+            continue
+        first = int(end_s * label_steps / example_seconds)
+        first = min(max(first, 0), label_steps)
+        y[first : first + label_ones] = 1
+    return y
+
+
+def place_segments(
+    lengths: Sequence[int],
+    total: int,
+    rng: np.random.Generator,
+    *,
+    min_gap: int = 0,
+    occupied: Sequence[tuple[int, int]] = (),
+) -> list[int | None]:
+    """Random non-overlapping start positions for segments of ``lengths`` in ``[0, total)``.
+
+    Segments are placed one after another, each uniformly at random among the starts that
+    keep at least ``min_gap`` samples from every segment already placed (and ``occupied``);
+    a segment with no such start is dropped (``None``). Sampling the free positions directly
+    never retries and only drops a segment when there is truly no room for it.
+    """
+    busy = sorted((int(s), int(e)) for s, e in occupied)
+    starts: list[int | None] = []
+    for length in lengths:
+        length = int(length)
+        ranges: list[tuple[int, int]] = []  # inclusive start ranges
+        lo = 0
+        for s, e in busy:
+            hi = s - min_gap - length
+            if hi >= lo:
+                ranges.append((lo, hi))
+            lo = max(lo, e + min_gap)
+        hi = total - length
+        if hi >= lo:
+            ranges.append((lo, hi))
+        if not ranges or length <= 0:
+            starts.append(None)
+            continue
+        sizes = np.array([b - a + 1 for a, b in ranges], dtype=np.int64)
+        pick = int(rng.integers(int(sizes.sum())))
+        k = int(np.searchsorted(np.cumsum(sizes), pick, side="right"))
+        start = ranges[k][0] + pick - int(sizes[:k].sum())
+        starts.append(start)
+        busy.append((start, start + length))
+        busy.sort()
+    return starts
+
+
+def place_together(
+    lengths: Sequence[int], total: int, rng: np.random.Generator, *, min_gap: int = 0
+) -> list[int | None]:
+    """Random non-overlapping starts for all of ``lengths`` at once, in a random order.
+
+    The free room (``total`` less the segments and the gaps between them) is shared out at
+    random among the spaces before, between and after them, so every segment fits whenever
+    their total does (sequential placement can leave the room fragmented). If they cannot
+    all fit, the last ones drawn are dropped (``None``) until the rest do.
+    """
+    lengths = [int(x) for x in lengths]
+    order = [int(i) for i in rng.permutation(len(lengths))]
+    keep = list(order)
+    while keep and sum(lengths[i] for i in keep) + min_gap * (len(keep) - 1) > total:
+        keep.pop()
+    starts: list[int | None] = [None] * len(lengths)
+    if not keep:
+        return starts
+    slack = total - sum(lengths[i] for i in keep) - min_gap * (len(keep) - 1)
+    cuts = np.sort(rng.integers(0, slack + 1, size=len(keep)))
+    position, previous = 0, 0
+    for i, cut in zip(keep, cuts.tolist(), strict=True):
+        position += cut - previous
+        starts[i] = position
+        position += lengths[i] + min_gap
+        previous = cut
+    return starts
+
+
+# --------------------------------------------------------------------------------------------
+# Augmentation (pure functions on float32 clips)
+# --------------------------------------------------------------------------------------------
+
+
+def _level_db(x: np.ndarray) -> float:
+    """RMS level in dBFS (as :func:`lib.audio.dbfs`), float32 arithmetic for speed."""
+    ms = float(np.dot(x, x)) / max(len(x), 1)
+    return 10.0 * math.log10(ms) if ms > 0 else -math.inf
+
+
+def change_speed(x: np.ndarray, factor: float) -> np.ndarray:
+    """Play ``x`` ``factor`` times faster (shorter and higher for ``factor > 1``).
+
+    Polyphase resampling with the factor rounded to a fraction with denominator <= 64.
+    """
+    if factor <= 0:
+        raise ValueError(f"speed factor must be positive, got {factor}")
+    frac = Fraction(factor).limit_denominator(64)
+    if frac == 1:
+        return np.asarray(x, dtype=np.float32)
+    from scipy.signal import resample_poly
+
+    return resample_poly(x, frac.denominator, frac.numerator).astype(np.float32)
+
+
+def time_stretch(x: np.ndarray, rate: float, n_fft: int = 512) -> np.ndarray:
+    """Change the duration of ``x`` by ``1/rate`` keeping its pitch (an STFT phase vocoder).
+
+    Hann window of ``n_fft`` samples, hop ``n_fft // 4``; output length ``round(len(x) / rate)``.
+    """
+    import scipy.fft
+
+    if rate <= 0:
+        raise ValueError(f"time-stretch rate must be positive, got {rate}")
+    if n_fft < 8 or n_fft % 4:
+        raise ValueError(f"n_fft must be a multiple of 4 and at least 8, got {n_fft}")
+    x = np.asarray(x, dtype=np.float32)
+    n_out = int(round(len(x) / rate))
+    if rate == 1.0 or len(x) < 4:
+        return x.copy()
+    hop = n_fft // 4
+    window = _periodic_hann(n_fft)
+    padded = np.pad(x, (n_fft // 2, n_fft // 2 + n_fft))
+    n_frames = 1 + (len(padded) - n_fft) // hop
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop][:n_frames]
+    spec = scipy.fft.rfft(frames * window, axis=1)
+    mag_in = np.abs(spec)
+    steps = np.arange(0, n_frames - 1, rate)
+    i = steps.astype(np.int64)
+    frac = (steps - i).astype(np.float32)[:, None]
+    mag = (1 - frac) * mag_in[i] + frac * mag_in[i + 1]
+    # The vocoder's phase advance (bin frequency + wrapped deviation) is, modulo 2 pi, the
+    # angle of z[i+1] / z[i]: accumulate it as a product of unit phasors, with no trigonometry.
+    tiny = np.float32(1e-30)
+    advance = spec[i + 1] * np.conj(spec[i])
+    size = np.abs(advance)
+    expected = np.exp(1j * (2 * np.pi * hop / n_fft) * np.arange(spec.shape[1])).astype(
+        np.complex64
+    )
+    unit = np.where(size > tiny, advance * (np.float32(1) / np.maximum(size, tiny)), expected)
+    start = spec[0] * (np.float32(1) / np.maximum(mag_in[0], tiny))
+    start = np.where(mag_in[0] > tiny, start, np.complex64(1))
+    phasor = np.empty_like(unit)
+    phasor[0] = start
+    np.cumprod(unit[:-1], axis=0, out=phasor[1:])
+    phasor[1:] *= start
+    phasor *= np.float32(1) / np.maximum(np.abs(phasor), tiny)
+    out_frames = scipy.fft.irfft(mag * phasor, n=n_fft, axis=1).astype(np.float32)
+    out_frames *= window
+    # Overlap-add, vectorised: each frame is 4 hop-long blocks; block r of frame k lands at k + r.
+    k = len(steps)
+    blocks = out_frames.reshape(k, 4, hop)
+    out = np.zeros((k + 3, hop), dtype=np.float32)
+    for r in range(4):
+        out[r : r + k] += blocks[:, r]
+    w2 = (window**2).reshape(4, hop)
+    norm = np.zeros((k + 3, hop), dtype=np.float32)
+    for r in range(4):
+        norm[r : r + k] += w2[r]
+    out = (out / np.maximum(norm, np.float32(1e-3))).reshape(-1)
+    out = out[n_fft // 2 : n_fft // 2 + n_out]
+    if len(out) < n_out:
+        out = np.pad(out, (0, n_out - len(out)))
+    return out
+
+
+def _periodic_hann(n: int) -> np.ndarray:
+    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)).astype(np.float32)
+
+
+def pitch_shift(x: np.ndarray, semitones: float, sample_rate: int) -> np.ndarray:
+    """Shift the pitch of ``x`` by ``semitones`` keeping its duration (stretch, then resample)."""
+    if semitones == 0:
+        return np.asarray(x, dtype=np.float32)
+    factor = 2.0 ** (semitones / 12.0)
+    n_fft = 512 if sample_rate <= 24000 else 1024
+    stretched = time_stretch(x, 1.0 / factor, n_fft=n_fft)
+    out = change_speed(stretched, factor)
+    n = len(x)
+    return out[:n] if len(out) >= n else np.pad(out, (0, n - len(out)))
+
+
+def room_impulse_response(rt60: float, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    """A synthetic room: a direct path, a few early reflections, exponentially decaying noise.
+
+    The tail decays by 60 dB over ``rt60`` seconds (the response is ``rt60`` long); its energy
+    is 0.2-1.0 times the direct path's.
+    """
+    if rt60 <= 0:
+        raise ValueError(f"rt60 must be positive, got {rt60}")
+    n = max(int(rt60 * sample_rate), 2)
+    t = np.arange(n, dtype=np.float32) / np.float32(sample_rate)
+    tail = rng.standard_normal(n).astype(np.float32) * np.exp(-math.log(1000.0) * t / rt60)
+    onset = min(int(0.002 * sample_rate) + 1, n - 1)
+    tail[:onset] = 0.0
+    energy = float(np.dot(tail, tail))
+    if energy > 0:
+        tail *= np.float32(math.sqrt(rng.uniform(0.2, 1.0) / energy))
+    ir = tail
+    ir[0] = 1.0
+    for _ in range(int(rng.integers(2, 6))):
+        delay = int(rng.uniform(0.002, 0.03) * sample_rate)
+        if 0 < delay < n:
+            ir[delay] += rng.choice((-1.0, 1.0)) * rng.uniform(0.15, 0.6)
+    return ir
+
+
+def add_reverb(x: np.ndarray, ir: np.ndarray) -> np.ndarray:
+    """Convolve ``x`` with ``ir``; the output keeps the reverb tail (``len(x) + len(ir) - 1``)."""
+    from scipy.signal import oaconvolve
+
+    return oaconvolve(x, ir).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# The corpus in memory
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Clip:
+    """One source clip, resampled to the synthesis sample rate."""
+
+    path: str  # relative to the raw corpus folder
+    kind: str  # "activate", "negative" or "background"
+    audio: np.ndarray
+    engine: str = ""
+
+
+@dataclass
+class Corpus:
+    """The clips of one split, loaded once; bad clips are listed in ``skipped``."""
+
+    activates: list[Clip]
+    negatives: list[Clip]
+    backgrounds: list[Clip]
+    sample_rate: int
+    split: str = "train"
+    raw_dir: Path | None = None
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+    fingerprint: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.fingerprint:
+            self.fingerprint = _array_fingerprint(
+                self.activates + self.negatives + self.backgrounds
+            )
+
+    def check(self, where: str = "", *, need_activates: bool = True) -> None:
+        """Raise DatasetError if a kind needed for synthesis has no clips."""
+        needed = ["activates", "backgrounds"] if need_activates else ["backgrounds"]
+        empty = [k for k in needed if not getattr(self, k)]
+        if empty:
+            place = where or str(self.raw_dir or "the corpus")
+            skipped = (
+                f" ({len(self.skipped)} clips skipped: see Corpus.skipped)" if self.skipped else ""
+            )
+            raise DatasetError(
+                f"no usable {' or '.join(empty)} for split {self.split!r} in {place}{skipped}; "
+                "build the raw corpus first (lib.corpus.bootstrap_corpus) or choose another split"
+            )
+
+    def summary(self) -> dict[str, Any]:
+        """Counts per kind and per engine, the clips used and the clips skipped (for manifests)."""
+        per_kind: dict[str, dict[str, int]] = {}
+        for clip in self.activates + self.negatives + self.backgrounds:
+            engines = per_kind.setdefault(clip.kind, {})
+            engines[clip.engine or "unknown"] = engines.get(clip.engine or "unknown", 0) + 1
+        return {
+            "split": self.split,
+            "raw_dir": str(self.raw_dir) if self.raw_dir else None,
+            "fingerprint": self.fingerprint,
+            "counts": {
+                "activate": len(self.activates),
+                "negative": len(self.negatives),
+                "background": len(self.backgrounds),
+            },
+            "counts_per_engine": per_kind,
+            "clips": {
+                "activate": [c.path for c in self.activates],
+                "negative": [c.path for c in self.negatives],
+                "background": [c.path for c in self.backgrounds],
+            },
+            "skipped": [{"path": p, "reason": r} for p, r in self.skipped],
+        }
+
+    @classmethod
+    def from_arrays(
+        cls,
+        activates: Sequence[np.ndarray],
+        negatives: Sequence[np.ndarray],
+        backgrounds: Sequence[np.ndarray],
+        sample_rate: int,
+        split: str = "train",
+    ) -> Corpus:
+        """A corpus from arrays already at ``sample_rate`` (tests, benchmarks, notebooks)."""
+
+        def clips(kind: str, arrays: Sequence[np.ndarray]) -> list[Clip]:
+            return [
+                Clip(f"{kind}s/{i:04d}", kind, np.ascontiguousarray(a, dtype=np.float32))
+                for i, a in enumerate(arrays)
+            ]
+
+        return cls(
+            clips("activate", activates),
+            clips("negative", negatives),
+            clips("background", backgrounds),
+            sample_rate=sample_rate,
+            split=split,
+        )
+
+
+def _array_fingerprint(clips: Sequence[Clip]) -> str:
+    h = hashlib.sha1()
+    for c in clips:
+        h.update(f"{c.kind}|{c.path}|{len(c.audio)}|".encode())
+        h.update(np.ascontiguousarray(c.audio, dtype=np.float32).tobytes())
+    return h.hexdigest()[:16]
+
+
+def _kind(value: str) -> str:
+    kind = str(value).strip().lower()
+    return kind[:-1] if kind.endswith("s") else kind
+
+
+def _split_records(raw_dir: Path, split: str) -> list[Any]:
+    from lib.corpus import load_manifest
+
+    records = load_manifest(raw_dir)
+    return [r for r in records if r.split == split and _kind(r.kind) in KINDS]
+
+
+def source_fingerprint(raw_dir: Path | str | None = None, split: str = "train") -> str:
+    """A short hash of the clips of ``split`` in the raw corpus (paths and file sizes).
+
+    Changes when a clip is added, removed or rewritten, without reading any audio.
+    """
+    raw_dir = Path(raw_dir) if raw_dir else paths.raw_dir()
+    h = hashlib.sha1()
+    for r in sorted(_split_records(raw_dir, split), key=lambda r: str(r.path)):
+        p = raw_dir / r.path
+        size = p.stat().st_size if p.is_file() else -1
+        h.update(f"{_kind(r.kind)}|{r.path}|{size}\n".encode())
+    return h.hexdigest()[:16]
+
+
+def load_corpus(
+    raw_dir: Path | str | None = None,
+    split: str = "train",
+    sample_rate: int = 16000,
+    max_clip_seconds: float | None = None,
+    *,
+    need_activates: bool = True,
+) -> Corpus:
+    """Load the clips of ``split`` listed in the raw corpus manifest, resampled to ``sample_rate``.
+
+    Unreadable clips, and activates/negatives longer than ``max_clip_seconds`` (they would not
+    fit in an example), are skipped and listed in ``Corpus.skipped`` (one warning names them).
+    Raises DatasetError naming the split and the folder if no activates or backgrounds remain.
+    """
+    from lib.audio import load_audio
+
+    raw_dir = Path(raw_dir) if raw_dir else paths.raw_dir()
+    records = _split_records(raw_dir, split)
+    by_kind: dict[str, list[Clip]] = {k: [] for k in KINDS}
+    skipped: list[tuple[str, str]] = []
+    for r in records:
+        kind = _kind(r.kind)
+        try:
+            audio = load_audio(raw_dir / r.path, sample_rate, allow_silent=kind == "background")
+        except AudioError as exc:
+            skipped.append((str(r.path), str(exc).removeprefix(f"{raw_dir / r.path}: ")))
+            continue
+        seconds = len(audio) / sample_rate
+        if kind != "background" and max_clip_seconds is not None and seconds > max_clip_seconds:
+            skipped.append(
+                (
+                    str(r.path),
+                    f"{seconds:.2f} s long, longer than the example ({max_clip_seconds:g} s)",
+                )
+            )
+            continue
+        by_kind[kind].append(Clip(str(r.path), kind, audio, str(getattr(r, "engine", "") or "")))
+    if skipped:
+        lines = "\n".join(f"  {p}: {why}" for p, why in skipped)
+        log.warning(
+            "skipped %d of %d clips of split %r in %s:\n%s",
+            len(skipped),
+            len(records),
+            split,
+            raw_dir,
+            lines,
+        )
+    corpus = Corpus(
+        by_kind["activate"],
+        by_kind["negative"],
+        by_kind["background"],
+        sample_rate=sample_rate,
+        split=split,
+        raw_dir=raw_dir,
+        skipped=skipped,
+        fingerprint=source_fingerprint(raw_dir, split),
+    )
+    corpus.check(str(raw_dir), need_activates=need_activates)
+    return corpus
+
+
+def corpus_for(cfg: SynthesisConfig, raw_dir: Path | str | None = None) -> Corpus:
+    """The corpus a config needs: its split, at its sample rate, clips that fit an example."""
+    return load_corpus(
+        raw_dir,
+        cfg.split,
+        cfg.sample_rate,
+        max_clip_seconds=cfg.example_seconds,
+        need_activates=cfg.activates_per_example[1] > 0,
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Synthesis
+# --------------------------------------------------------------------------------------------
+
+
+def _background(clip: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    """``n`` samples of a background: a random cut of a longer clip, a shorter one looped."""
+    if len(clip) >= n:
+        start = int(rng.integers(len(clip) - n + 1))
+        return clip[start : start + n].astype(np.float32, copy=True)
+    reps = -(-n // len(clip))
+    start = int(rng.integers(len(clip)))
+    return np.tile(clip, reps + 1)[start : start + n].astype(np.float32, copy=True)
+
+
+def _augment_clip(
+    x: np.ndarray, cfg: SynthesisConfig, rng: np.random.Generator, level_db: float
+) -> tuple[np.ndarray, int]:
+    """Speed, pitch, reverb and level one clip → (wet audio, length of the dry speech)."""
+    if rng.random() < cfg.speed_probability:
+        x = change_speed(x, float(rng.uniform(*cfg.speed_range)))
+    if rng.random() < cfg.pitch_probability:
+        x = pitch_shift(x, float(rng.uniform(*cfg.pitch_semitones)), cfg.sample_rate)
+    dry = len(x)
+    if rng.random() < cfg.reverb_probability:
+        ir = room_impulse_response(float(rng.uniform(*cfg.rt60_seconds)), cfg.sample_rate, rng)
+        x = add_reverb(x, ir)
+    level = level_db
+    if rng.random() < cfg.gain_probability:
+        level += float(rng.uniform(*cfg.gain_db))
+    current = _level_db(x)
+    if current > -math.inf:
+        x = x * np.float32(10.0 ** ((level - current) / 20.0))
+    return x.astype(np.float32, copy=False), dry
+
+
+def synthesize_example(
+    cfg: SynthesisConfig,
+    corpus: Corpus,
+    rng: np.random.Generator,
+    *,
+    feature_config: Any = None,
+    compute_features: bool = True,
+) -> Example:
+    """One labelled example from ``corpus``; every random choice is drawn from ``rng``."""
+    if not isinstance(rng, np.random.Generator):
+        raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
+    if corpus.sample_rate != cfg.sample_rate:
+        raise ValueError(
+            f"the corpus is at {corpus.sample_rate} Hz but sample_rate is {cfg.sample_rate}"
+        )
+    corpus.check(need_activates=cfg.activates_per_example[1] > 0)
+    sr, n = cfg.sample_rate, cfg.n_samples
+
+    bg_clip = corpus.backgrounds[int(rng.integers(len(corpus.backgrounds)))]
+    mix = _background(bg_clip.audio, n, rng)
+    if cfg.background_correction:
+        bg_level = cfg.background_dbfs
+        if rng.random() < cfg.snr_probability:
+            bg_level = cfg.target_dbfs - float(rng.uniform(*cfg.snr_db))
+        current = _level_db(mix)
+        if current > _SILENT_DBFS:
+            mix *= np.float32(10.0 ** ((bg_level - current) / 20.0))
+
+    n_act = int(rng.integers(cfg.activates_per_example[0], cfg.activates_per_example[1] + 1))
+    n_neg = int(rng.integers(cfg.negatives_per_example[0], cfg.negatives_per_example[1] + 1))
+    activates = [corpus.activates[int(rng.integers(len(corpus.activates)))] for _ in range(n_act)]
+    negatives: list[Clip] = []
+    if corpus.negatives:
+        negatives = [
+            corpus.negatives[int(rng.integers(len(corpus.negatives)))] for _ in range(n_neg)
+        ]
+
+    gap = int(round(cfg.min_gap_seconds * sr))
+    events: list[Event] = []
+    busy: list[tuple[int, int]] = []
+
+    def overlay(clip: Clip, wet: np.ndarray, dry: int, start: int) -> None:
+        mix[start : start + len(wet)] += wet
+        busy.append((start, start + len(wet)))
+        events.append(Event(clip.kind, start / sr, min(start + dry, n) / sr, clip.path))
+
+    # Activates first, spread together so they all fit whenever they can; then negatives in
+    # the room left, each dropped if none is left.
+    augmented = [_augment_clip(c.audio, cfg, rng, cfg.target_dbfs) for c in activates]
+    starts = place_together([len(w[:n]) for w, _ in augmented], n, rng, min_gap=gap)
+    for clip, (wet, dry), start in zip(activates, augmented, starts, strict=True):
+        if start is not None:
+            overlay(clip, wet[:n], dry, start)
+    for clip in negatives:
+        wet, dry = _augment_clip(clip.audio, cfg, rng, cfg.target_dbfs)
+        (start,) = place_segments([len(wet[:n])], n, rng, min_gap=gap, occupied=busy)
+        if start is not None:
+            overlay(clip, wet[:n], dry, start)
+    dropped = n_act + len(negatives) - len(events)
+    events.sort(key=lambda e: e.start_s)
+
+    level = _level_db(mix)
+    peak_limited = False
+    if level > -math.inf:
+        mix *= np.float32(10.0 ** ((cfg.target_dbfs - level) / 20.0))
+        peak = float(np.max(np.abs(mix)))
+        if peak > 0.999:
+            mix *= np.float32(0.999 / peak)
+            peak_limited = True
+
+    labels = labels_from_events(events, cfg.label_steps, cfg.example_seconds, cfg.label_ones)
+    features = None
+    if compute_features:
+        from lib.features import compute_features as _features
+
+        features = _features(mix, feature_config or cfg.feature_config())
+        features = np.asarray(features, dtype=np.float32)  # no copy: already float32
+    return Example(mix, features, labels, events, bg_clip.path, dropped, peak_limited)
+
+
+def fresh_examples(
+    cfg: SynthesisConfig,
+    seed: int,
+    epoch: int,
+    *,
+    corpus: Corpus | None = None,
+    n: int | None = None,
+    raw_dir: Path | str | None = None,
+    compute_features: bool = True,
+) -> Iterator[Example]:
+    """New examples on the fly: ``(seed, epoch)`` fixes the stream (``n`` long, or endless).
+
+    Training can ask for ``epoch=0, 1, 2, ...`` to see new examples every epoch, and get the
+    same ones again on a rerun.
+    """
+    corpus = corpus if corpus is not None else corpus_for(cfg, raw_dir)
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), int(epoch)]))
+    fc = cfg.feature_config() if compute_features else None
+    count = 0
+    while n is None or count < n:
+        yield synthesize_example(
+            cfg, corpus, rng, feature_config=fc, compute_features=compute_features
+        )
+        count += 1
+
+
+def fresh_tf_dataset(
+    cfg: SynthesisConfig,
+    seed: int,
+    epoch: int,
+    *,
+    corpus: Corpus | None = None,
+    n: int | None = None,
+    batch_size: int = 32,
+    raw_dir: Path | str | None = None,
+) -> Any:
+    """:func:`fresh_examples` as a ``tf.data.Dataset`` of (features, labels[..., None]), float32.
+
+    Iterating the dataset again restarts the same ``(seed, epoch)`` stream; build one per epoch.
+    """
+    import tensorflow as tf
+
+    corpus = corpus if corpus is not None else corpus_for(cfg, raw_dir)
+    fc = cfg.feature_config()
+    frames, bins = fc.frames_for(cfg.n_samples), fc.n_bins
+
+    def gen() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for ex in fresh_examples(cfg, seed, epoch, corpus=corpus, n=n):
+            yield ex.features, ex.labels.astype(np.float32)[:, None]
+
+    ds = tf.data.Dataset.from_generator(
+        gen,
+        output_signature=(
+            tf.TensorSpec((frames, bins), tf.float32),
+            tf.TensorSpec((cfg.label_steps, 1), tf.float32),
+        ),
+    )
+    return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)

@@ -1,0 +1,57 @@
+"""The system tools heyjoe uses, and how to get them when they are missing."""
+
+from __future__ import annotations
+
+import ctypes.util
+import shutil
+from pathlib import Path
+
+#: tool → (how to check, Debian package). Checks: "cmd:NAME", "dir:PATH", "lib:NAME".
+TOOLS: dict[str, tuple[str, str]] = {
+    "espeak-ng": ("cmd:espeak-ng", "espeak-ng"),
+    "flite": ("cmd:flite", "flite"),
+    "festival": ("cmd:text2wave", "festival"),
+    "festival voice kal_diphone": (
+        "dir:/usr/share/festival/voices/english/kal_diphone",
+        "festvox-kallpc16k",
+    ),
+    "festival voice ked_diphone": (
+        "dir:/usr/share/festival/voices/english/ked_diphone",
+        "festvox-kdlpc16k",
+    ),
+    "festival voice cmu_us_slt_arctic_hts": (
+        "dir:/usr/share/festival/voices/us/cmu_us_slt_arctic_hts",
+        "festvox-us-slt-hts",
+    ),
+    "sox": ("cmd:sox", "sox"),
+    "ffmpeg": ("cmd:ffmpeg", "ffmpeg"),
+    "portaudio": ("lib:portaudio", "libportaudio2"),
+}
+
+
+def _present(check: str) -> bool:
+    kind, _, name = check.partition(":")
+    if kind == "cmd":
+        return shutil.which(name) is not None
+    if kind == "dir":
+        return Path(name).is_dir()
+    return ctypes.util.find_library(name) is not None
+
+
+def tool_report() -> dict[str, bool]:
+    """Each tool and whether this machine has it."""
+    return {name: _present(check) for name, (check, _) in TOOLS.items()}
+
+
+def missing_tools() -> list[str]:
+    return [name for name, ok in tool_report().items() if not ok]
+
+
+def install_hint(missing: list[str]) -> str:
+    """One message: what is missing and the command that installs it."""
+    packages = sorted({TOOLS[name][1] for name in missing})
+    return (
+        f"heyjoe is missing system tools: {', '.join(missing)}. Install them with:\n"
+        f"  sudo apt-get update && sudo apt-get install -y {' '.join(packages)}\n"
+        "(on macOS: brew install espeak-ng flite festival sox ffmpeg portaudio)"
+    )

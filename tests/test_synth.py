@@ -1,0 +1,508 @@
+"""Tests for lib.synth: labels, placement, augmentation, every synthesis parameter, seeds."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from lib import paths, synth
+from lib.audio import dbfs, write_wav
+from lib.config import load_config
+from lib.corpus import ClipRecord, write_manifest
+from lib.errors import ConfigError, DatasetError
+from lib.features import FeatureConfig, compute_features
+from lib.synth import (
+    Corpus,
+    Event,
+    SynthesisConfig,
+    fresh_examples,
+    labels_from_events,
+    load_corpus,
+    pitch_shift,
+    place_segments,
+    place_together,
+    room_impulse_response,
+    synthesize_example,
+    time_stretch,
+)
+
+SR = 8000  # small sample rate keeps the tests fast
+
+# Everything off: each test turns on what it looks at.
+PLAIN = dict(
+    sample_rate=SR,
+    example_seconds=4.0,
+    activates_per_example=(1, 1),
+    negatives_per_example=(0, 0),
+    min_gap_seconds=0.05,
+    gain_probability=0.0,
+    snr_probability=0.0,
+    reverb_probability=0.0,
+    speed_probability=0.0,
+    pitch_probability=0.0,
+    background_correction=True,
+    background_dbfs=-40.0,
+    target_dbfs=-30.0,
+    label_steps=400,
+    label_ones=10,
+)
+
+
+def cfg_with(**changes) -> SynthesisConfig:
+    return SynthesisConfig(**{**PLAIN, **changes})
+
+
+def tone(seconds: float, freq: float, sr: int = SR, amp: float = 0.3) -> np.ndarray:
+    """A steady tone with 10 ms fades: its level is the same everywhere."""
+    t = np.arange(int(seconds * sr)) / sr
+    x = amp * np.sin(2 * np.pi * freq * t)
+    fade = int(0.01 * sr)
+    ramp = np.linspace(0, 1, fade)
+    x[:fade] *= ramp
+    x[-fade:] *= ramp[::-1]
+    return x.astype(np.float32)
+
+
+def noise(seconds: float, sr: int = SR, std: float = 0.05, seed: int = 9) -> np.ndarray:
+    return (std * np.random.default_rng(seed).standard_normal(int(seconds * sr))).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def corpus() -> Corpus:
+    return Corpus.from_arrays(
+        [tone(0.5, 600), tone(0.6, 500)],
+        [tone(0.4, 300), tone(0.3, 900)],
+        [noise(6.0), noise(3.0, seed=4)],
+        SR,
+    )
+
+
+def make(cfg: SynthesisConfig, corpus: Corpus, seed: int = 0, features: bool = False):
+    return synthesize_example(cfg, corpus, np.random.default_rng(seed), compute_features=features)
+
+
+def region_db(ex, event: Event, sr: int = SR) -> float:
+    a, b = int(event.start_s * sr), int(event.end_s * sr)
+    margin = int(0.02 * sr)
+    return dbfs(ex.audio[a + margin : b - margin])
+
+
+def background_db(ex, sr: int = SR, tail: float = 0.7) -> float:
+    """Level of the mix outside every event (and its reverb tail)."""
+    mask = np.ones(len(ex.audio), dtype=bool)
+    for e in ex.events:
+        mask[int(e.start_s * sr) : int((e.end_s + tail) * sr)] = False
+    return dbfs(ex.audio[mask])
+
+
+# ------------------------------------------------------------------------------- labels
+
+
+def test_labels_hand_worked_activate_at_five_seconds():
+    y = labels_from_events([Event("activate", 4.0, 5.0, "a")], 1375, 10.0, 50)
+    first = int(5.0 * 1375 / 10)  # 687
+    assert first == 687
+    assert y.dtype == np.uint8 and y.shape == (1375,)
+    assert np.flatnonzero(y).tolist() == list(range(687, 737))
+
+
+def test_labels_clipped_at_the_end_and_negatives_ignored():
+    events = [("activate", 9.0, 9.9, "a"), ("negative", 1.0, 2.0, "n")]
+    y = labels_from_events(events, 1375, 10.0, 50)
+    assert np.flatnonzero(y).tolist() == list(range(1361, 1375))  # int(9.9 * 137.5) = 1361
+    assert labels_from_events([("negative", 1.0, 2.0, "n")], 100, 10.0, 5).sum() == 0
+
+
+def test_labels_other_resolutions_and_overlapping_windows():
+    y = labels_from_events([("activate", 0, 1.0, "a"), ("activate", 1, 1.2, "a")], 10, 2.0, 3)
+    # ends at steps int(1.0*5)=5 and int(1.2*5)=6: windows 5-7 and 6-8 merge
+    assert y.tolist() == [0, 0, 0, 0, 0, 1, 1, 1, 1, 0]
+    assert labels_from_events([("activate", 0, 1.0, "a")], 10, 2.0, 0).sum() == 0
+    with pytest.raises(ValueError, match="label_steps"):
+        labels_from_events([], 0, 10.0, 5)
+
+
+# ------------------------------------------------------------------------------- placement
+
+
+def test_place_segments_never_overlaps_and_keeps_the_gap():
+    rng = np.random.default_rng(1)
+    for _ in range(50):
+        lengths = rng.integers(5, 40, size=6)
+        starts = place_segments(lengths, 200, rng, min_gap=3)
+        spans = sorted(
+            (s, s + int(n)) for s, n in zip(starts, lengths, strict=True) if s is not None
+        )
+        assert all(0 <= a and b <= 200 for a, b in spans)
+        assert all(b1 + 3 <= a2 for (_, b1), (a2, _) in zip(spans, spans[1:], strict=False))
+
+
+def test_place_segments_drops_what_does_not_fit_and_respects_occupied():
+    rng = np.random.default_rng(0)
+    assert place_segments([60, 60], 100, rng)[1] is None
+    starts = place_segments([10] * 20, 100, rng, occupied=[(0, 50)])
+    placed = [s for s in starts if s is not None]
+    assert all(50 <= s <= 90 for s in placed) and 3 <= len(placed) <= 5
+    a = place_segments([10, 20, 30], 500, np.random.default_rng(7), min_gap=5)
+    assert a == place_segments([10, 20, 30], 500, np.random.default_rng(7), min_gap=5)
+    assert len({place_segments([10], 500, np.random.default_rng(s))[0] for s in range(20)}) > 10
+
+
+def test_place_together_fits_everything_that_can_fit():
+    for seed in range(30):
+        rng = np.random.default_rng(seed)
+        starts = place_together([90, 90, 90, 90], 375, rng, min_gap=5)  # 360 + 15 = 375: tight
+        assert None not in starts
+        spans = sorted((s, s + 90) for s in starts)
+        assert spans[0][0] >= 0 and spans[-1][1] <= 375
+        assert all(b + 5 <= a for (_, b), (a, _) in zip(spans, spans[1:], strict=False))
+    dropped = place_together([90, 90, 90, 90, 90], 375, np.random.default_rng(0), min_gap=5)
+    assert dropped.count(None) == 1
+    firsts = {place_together([10, 10], 1000, np.random.default_rng(s))[0] for s in range(20)}
+    assert len(firsts) > 10
+
+
+# ------------------------------------------------------------------------------- augmentation
+
+
+def dominant_hz(x: np.ndarray, sr: int) -> float:
+    spectrum = np.abs(np.fft.rfft(x * np.hanning(len(x))))
+    return float(np.fft.rfftfreq(len(x), 1 / sr)[np.argmax(spectrum)])
+
+
+def test_time_stretch_and_pitch_shift():
+    x = tone(1.0, 440, sr=16000)
+    slow = time_stretch(x, 0.8)
+    assert len(slow) == 20000 and abs(dominant_hz(slow, 16000) - 440) < 3
+    up = pitch_shift(x, 4.0, 16000)
+    assert len(up) == len(x)
+    assert abs(dominant_hz(up, 16000) - 440 * 2 ** (4 / 12)) < 5
+    assert abs(dominant_hz(pitch_shift(x, -3.0, 16000), 16000) - 440 * 2 ** (-3 / 12)) < 5
+
+
+def test_room_impulse_response_decays_and_is_seeded():
+    ir = room_impulse_response(0.4, SR, np.random.default_rng(3))
+    assert len(ir) == int(0.4 * SR) and ir[0] == pytest.approx(1.0, abs=0.7)
+    tenth = len(ir) // 10
+    assert np.sum(ir[tenth : 2 * tenth] ** 2) > 100 * np.sum(ir[-tenth:] ** 2)
+    assert np.array_equal(ir, room_impulse_response(0.4, SR, np.random.default_rng(3)))
+    assert not np.array_equal(ir, room_impulse_response(0.4, SR, np.random.default_rng(4)))
+
+
+class Counter:
+    def __init__(self, fn):
+        self.fn, self.calls = fn, 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        return self.fn(*args, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("key", "function"),
+    [("speed", "change_speed"), ("pitch", "pitch_shift"), ("reverb", "add_reverb")],
+)
+def test_each_augmentation_follows_its_probability(corpus, monkeypatch, key, function):
+    counter = Counter(getattr(synth, function))
+    monkeypatch.setattr(synth, function, counter)
+    cfg = cfg_with(activates_per_example=(2, 2), negatives_per_example=(1, 1))
+    rates = {}
+    for p in (0.0, 0.5, 1.0):
+        counter.calls = 0
+        rng = np.random.default_rng(5)
+        for _ in range(20):  # 60 clips
+            synthesize_example(
+                cfg.replace(**{f"{key}_probability": p}), corpus, rng, compute_features=False
+            )
+        rates[p] = counter.calls / 60
+    assert rates[0.0] == 0 and rates[1.0] == 1 and 0.3 < rates[0.5] < 0.7
+
+
+def test_speed_changes_clip_duration(corpus):
+    off = make(cfg_with(), corpus)
+    fast = make(cfg_with(speed_probability=1.0, speed_range=(1.25, 1.25)), corpus)
+    for ex, factor in ((off, 1.0), (fast, 1.25)):
+        (e,) = ex.events
+        dry = len(corpus.activates[0].audio if "0000" in e.clip else corpus.activates[1].audio)
+        assert e.end_s - e.start_s == pytest.approx(dry / SR / factor, abs=2 / SR)
+
+
+def test_pitch_keeps_duration_and_moves_frequency(corpus):
+    ex = make(cfg_with(pitch_probability=1.0, pitch_semitones=(5.0, 5.0)), corpus, seed=2)
+    (e,) = ex.events
+    base = 600 if e.clip.endswith("0000") else 500
+    dry = len(corpus.activates[0 if base == 600 else 1].audio)
+    assert e.end_s - e.start_s == pytest.approx(dry / SR, abs=1 / SR)
+    region = ex.audio[int(e.start_s * SR) : int(e.end_s * SR)]
+    assert abs(dominant_hz(region, SR) - base * 2 ** (5 / 12)) < 12
+
+
+def test_reverb_adds_a_tail_after_the_clip(corpus):
+    dry = make(cfg_with(background_dbfs=-90.0), corpus, seed=3)
+    wet = make(cfg_with(background_dbfs=-90.0, reverb_probability=1.0), corpus, seed=3)
+
+    def tail_ratio(ex):
+        (e,) = ex.events
+        end = int(e.end_s * SR)
+        return dbfs(ex.audio[end + 40 : end + 800]) - region_db(ex, e)
+
+    assert tail_ratio(wet) > -35 and tail_ratio(wet) > tail_ratio(dry) + 20
+
+
+def test_gain_sets_clip_levels(corpus):
+    cfg = cfg_with(activates_per_example=(4, 4), background_dbfs=-60.0)
+    off = make(cfg, corpus)
+    spread_off = np.ptp([region_db(off, e) for e in off.events])
+    assert spread_off < 0.5
+    up = make(cfg.replace(gain_probability=1.0, gain_db=(10.0, 10.0)), corpus)
+
+    def ratio(ex) -> float:
+        return float(np.mean([region_db(ex, e) for e in ex.events])) - background_db(ex)
+
+    assert ratio(up) - ratio(off) == pytest.approx(10.0, abs=1.0)
+    varied = make(cfg.replace(gain_probability=1.0, gain_db=(-9.0, 9.0)), corpus)
+    assert np.ptp([region_db(varied, e) for e in varied.events]) > 3
+
+
+def test_background_correction_on_off_and_snr(corpus):
+    on = make(cfg_with(background_dbfs=-50.0), corpus)  # clip at -30, background at -50
+    (e,) = on.events
+    assert region_db(on, e) - background_db(on) == pytest.approx(20.0, abs=1.0)
+    off = make(cfg_with(background_correction=False), corpus)  # background as recorded: -26
+    (e,) = off.events
+    clip_vs_bg = region_db(off, e) - background_db(off)
+    assert clip_vs_bg == pytest.approx(10 * math.log10(1 + 10 ** ((-30 + 26) / 10)), abs=1.0)
+    snr = make(cfg_with(snr_probability=1.0, snr_db=(10.0, 10.0)), corpus)
+    (e,) = snr.events
+    assert region_db(snr, e) - background_db(snr) == pytest.approx(10.41, abs=1.0)
+
+
+def test_target_dbfs(corpus):
+    for target in (-35.0, -25.0):
+        ex = make(cfg_with(target_dbfs=target, activates_per_example=(3, 3)), corpus)
+        assert not ex.peak_limited
+        assert dbfs(ex.audio) == pytest.approx(target, abs=0.05)
+    loud = make(cfg_with(target_dbfs=-1.0, background_dbfs=-60), corpus)
+    assert loud.peak_limited and np.max(np.abs(loud.audio)) <= 0.999 + 1e-6
+
+
+# ------------------------------------------------------------------------------- parameters
+
+
+def test_activates_per_example_bounds(corpus):
+    counts = []
+    for seed in range(30):
+        ex = make(cfg_with(activates_per_example=(1, 3)), corpus, seed=seed)
+        n = sum(e.kind == "activate" for e in ex.events)
+        counts.append(n)
+        assert labels_from_events(ex.events, 400, 4.0, 10).tolist() == ex.labels.tolist()
+    assert min(counts) == 1 and max(counts) == 3
+    none = make(cfg_with(activates_per_example=(0, 0), negatives_per_example=(2, 2)), corpus)
+    assert {e.kind for e in none.events} == {"negative"} and none.labels.sum() == 0
+
+
+def test_negatives_are_reduced_so_nothing_collides(corpus):
+    long = Corpus.from_arrays([tone(0.9, 500)], [tone(0.8, 300)], [noise(6.0)], SR)
+    cfg = cfg_with(activates_per_example=(4, 4), negatives_per_example=(3, 3))
+    total_dropped = 0
+    for seed in range(10):
+        ex = make(cfg, long, seed=seed)
+        spans = sorted((e.start_s, e.end_s) for e in ex.events)
+        assert all(b + 0.05 - 1e-9 <= a for (_, b), (a, _) in zip(spans, spans[1:], strict=False))
+        assert sum(e.kind == "activate" for e in ex.events) == 4  # activates have priority
+        total_dropped += ex.dropped
+        assert len(ex.events) + ex.dropped == 7
+    assert total_dropped > 0
+
+
+def test_label_steps_and_label_ones(corpus):
+    ex = make(cfg_with(label_steps=100, label_ones=3, activates_per_example=(2, 2)), corpus)
+    assert ex.labels.shape == (100,) and ex.labels.dtype == np.uint8
+    assert ex.labels.tolist() == labels_from_events(ex.events, 100, 4.0, 3).tolist()
+    assert 3 <= ex.labels.sum() <= 6
+
+
+def test_example_seconds_sample_rate_and_feature_kind(corpus):
+    ex = make(cfg_with(example_seconds=3.0), corpus, features=True)
+    fc = cfg_with(example_seconds=3.0).feature_config()
+    assert ex.audio.shape == (3 * SR,) and ex.audio.dtype == np.float32
+    assert ex.features.shape == (fc.frames_for(3 * SR), 40)
+    np.testing.assert_allclose(ex.features, compute_features(ex.audio, fc), rtol=1e-5)
+    assert all(e.end_s <= 3.0 for e in ex.events)
+    spec = make(cfg_with(feature_kind="spectrogram"), corpus, features=True)
+    assert spec.features.shape == (FeatureConfig(kind="spectrogram").frames_for(4 * SR), 101)
+    coarse = cfg_with(n_mels=20, hop_seconds=0.02, window_seconds=0.04)
+    frames = coarse.feature_config().frames_for(4 * SR)
+    assert make(coarse, corpus, features=True).features.shape == (frames, 20)
+    assert frames < ex.features.shape[0] * 4 / 3 * 0.6
+    wide = Corpus.from_arrays([tone(0.5, 600, sr=16000)], [], [noise(5.0, sr=16000)], 16000)
+    ex16 = make(cfg_with(sample_rate=16000), wide, features=True)
+    assert ex16.audio.shape == (64000,) and ex16.features.shape[1] == 40
+    with pytest.raises(ValueError, match="8000 Hz"):
+        make(cfg_with(sample_rate=16000), corpus)
+
+
+def test_backgrounds_shorter_than_the_example_are_looped(corpus):
+    short = Corpus.from_arrays([tone(0.5, 600)], [], [noise(1.0)], SR)
+    ex = make(cfg_with(background_dbfs=-40.0), short)
+    assert ex.audio.shape == (4 * SR,) and background_db(ex) > -80
+
+
+def test_same_seed_same_example_different_seed_different(corpus):
+    cfg = cfg_with(
+        activates_per_example=(1, 3),
+        negatives_per_example=(0, 2),
+        gain_probability=0.5,
+        snr_probability=0.5,
+        reverb_probability=0.5,
+        speed_probability=0.5,
+        pitch_probability=0.5,
+    )
+    a, b = make(cfg, corpus, seed=11), make(cfg, corpus, seed=11)
+    assert np.array_equal(a.audio, b.audio) and a.events == b.events
+    c = make(cfg, corpus, seed=12)
+    assert not np.array_equal(a.audio, c.audio)
+    with pytest.raises(TypeError, match="Generator"):
+        synthesize_example(cfg, corpus, 11)  # type: ignore[arg-type]
+
+
+def test_fresh_examples_are_fixed_by_seed_and_epoch(corpus):
+    cfg = cfg_with(activates_per_example=(1, 3))
+
+    def stream(seed, epoch):
+        return [
+            ex.audio
+            for ex in fresh_examples(cfg, seed, epoch, corpus=corpus, n=3, compute_features=False)
+        ]
+
+    first = stream(1, 0)
+    assert len(first) == 3
+    assert all(np.array_equal(x, y) for x, y in zip(first, stream(1, 0), strict=True))
+    assert not any(np.array_equal(x, y) for x, y in zip(first, stream(1, 1), strict=True))
+    assert not any(np.array_equal(x, y) for x, y in zip(first, stream(2, 0), strict=True))
+    endless = fresh_examples(cfg, 1, 0, corpus=corpus, compute_features=False)
+    assert sum(1 for _, _ in zip(range(5), endless, strict=False)) == 5
+
+
+def test_fresh_tf_dataset_shapes(corpus):
+    tf = pytest.importorskip("tensorflow")
+    cfg = cfg_with(example_seconds=2.0)
+    ds = synth.fresh_tf_dataset(cfg, 0, 0, corpus=corpus, n=5, batch_size=2)
+    batches = list(ds)
+    assert [int(x.shape[0]) for x, _ in batches] == [2, 2, 1]
+    x, y = batches[0]
+    fc = cfg.feature_config()
+    assert x.shape[1:] == (fc.frames_for(2 * SR), 40) and y.shape[1:] == (400, 1)
+    assert x.dtype == tf.float32 and y.dtype == tf.float32
+
+
+# ------------------------------------------------------------------------------- config
+
+
+def test_yaml_loads_documents_every_key_and_quick_shrinks():
+    full = load_config("synthesis")
+    quick = load_config("synthesis", "quick")
+    assert isinstance(full, SynthesisConfig) and full.n_examples == 1400
+    assert full.label_steps == 1375 and full.activates_per_example == (1, 4)
+    assert quick.n_examples < full.n_examples and quick.shard_size < full.shard_size
+    text = (paths.CONFIGS_DIR / "synthesis.yaml").read_text()
+    keys = set(yaml.safe_load(text)) - {"profiles"}
+    assert keys == {f for f in SynthesisConfig.__dataclass_fields__}
+    for line in text.splitlines():
+        if line and not line.startswith((" ", "#", "profiles")):
+            assert "  # " in line, f"no comment on: {line}"
+
+
+@pytest.mark.parametrize(
+    ("changes", "key"),
+    [
+        ({"activates_per_example": (3, 1)}, "activates_per_example"),
+        ({"negatives_per_example": (-1, 2)}, "negatives_per_example"),
+        ({"reverb_probability": 1.5}, "reverb_probability"),
+        ({"gain_db": (6.0, -6.0)}, "gain_db"),
+        ({"label_ones": 2000}, "label_ones"),
+        ({"speed_range": (0.0, 1.1)}, "speed_range"),
+        ({"target_dbfs": 3.0}, "target_dbfs"),
+        ({"store_audio": False, "store_features": False}, "store_features"),
+        ({"dataset_name": "../escape"}, "dataset_name"),
+        ({"shard_size": 0}, "shard_size"),
+        ({"n_mels": 400}, "n_mels"),
+    ],
+)
+def test_config_range_checks_name_the_key(changes, key):
+    with pytest.raises(ConfigError, match=key):
+        SynthesisConfig(**changes)
+
+
+# ------------------------------------------------------------------------------- corpus
+
+
+def write_corpus(raw: Path, activate_seconds=(0.5, 0.6), dev: bool = True) -> None:
+    """A tiny raw corpus on disk, at 22.05 kHz, with a manifest as lib.corpus writes it."""
+    records = []
+
+    def add(kind, name, x, sr, split="train", engine="espeak"):
+        rel = f"{kind}s/{name}.wav"
+        write_wav(raw / rel, x, sr)
+        records.append(
+            ClipRecord(
+                rel, kind, "test", "hey joe", engine, "v", "", None, None, split, sr, len(x) / sr
+            )
+        )
+
+    for i, s in enumerate(activate_seconds):
+        add("activate", f"a{i}", tone(s, 500, sr=22050), 22050)
+    add("negative", "n0", tone(0.4, 300, sr=22050), 22050, engine="flite")
+    add("background", "b0", noise(5.0, sr=22050), 22050)
+    if dev:
+        add("activate", "dev0", tone(0.5, 700, sr=22050), 22050, split="dev")
+        add("background", "dev_b0", noise(4.0, sr=22050), 22050, split="dev")
+    write_manifest(records, raw)
+
+
+def test_load_corpus_resamples_filters_and_lists_skipped(tmp_path):
+    raw = tmp_path / "raw"
+    write_corpus(raw, activate_seconds=(0.5, 3.0))
+    (raw / "activates" / "broken.wav").write_bytes(b"RIFF")
+    from lib.corpus import load_manifest
+
+    recs = load_manifest(raw)
+    bad = ClipRecord(
+        "activates/broken.wav",
+        "activate",
+        "test",
+        "x",
+        "espeak",
+        "v",
+        "",
+        None,
+        None,
+        "train",
+        22050,
+        1.0,
+    )
+    write_manifest([*recs, bad], raw)
+    c = load_corpus(raw, "train", SR, max_clip_seconds=2.0)
+    assert [x.path for x in c.activates] == ["activates/a0.wav"]
+    assert len(c.activates[0].audio) == pytest.approx(0.5 * SR, abs=2)
+    assert {p for p, _ in c.skipped} == {"activates/a1.wav", "activates/broken.wav"}
+    assert "longer than the example" in dict(c.skipped)["activates/a1.wav"]
+    summary = c.summary()
+    assert summary["counts"] == {"activate": 1, "negative": 1, "background": 1}
+    assert summary["counts_per_engine"]["negative"] == {"flite": 1}
+    dev = load_corpus(raw, "dev", SR)
+    assert [x.path for x in dev.activates] == ["activates/dev0.wav"] and not dev.negatives
+    assert [x.path for x in dev.backgrounds] == ["backgrounds/dev_b0.wav"]
+
+
+def test_empty_split_names_the_split_and_the_raw_dir(tmp_path):
+    raw = tmp_path / "raw"
+    write_corpus(raw, dev=False)
+    with pytest.raises(DatasetError, match=rf"activates or backgrounds for split 'dev' in {raw}"):
+        load_corpus(raw, "dev", SR)
+    with pytest.raises(DatasetError, match="manifest"):
+        load_corpus(tmp_path / "nowhere", "train", SR)

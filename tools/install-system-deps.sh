@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs the system tools heyjoe needs (text-to-speech engines and voices, sox, ffmpeg,
+# PortAudio) where it can: with apt-get when running as root on Debian/Ubuntu. Otherwise it
+# prints one message saying what is missing and how to install it, and fails.
+set -euo pipefail
+
+need=()
+have_cmd() { command -v "$1" >/dev/null 2>&1; }
+have_cmd espeak-ng || need+=(espeak-ng)
+have_cmd flite || need+=(flite)
+have_cmd text2wave || need+=(festival)
+[ -d /usr/share/festival/voices/english/kal_diphone ] || need+=(festvox-kallpc16k)
+[ -d /usr/share/festival/voices/english/ked_diphone ] || need+=(festvox-kdlpc16k)
+[ -d /usr/share/festival/voices/us/cmu_us_slt_arctic_hts ] || need+=(festvox-us-slt-hts)
+have_cmd sox || need+=(sox)
+have_cmd ffmpeg || need+=(ffmpeg)
+if ! { ldconfig -p 2>/dev/null | grep -q 'libportaudio\.so'; }; then need+=(libportaudio2); fi
+
+if [ ${#need[@]} -eq 0 ]; then
+  exit 0
+fi
+
+if [ "$(id -u)" -eq 0 ] && have_cmd apt-get; then
+  echo "installing system packages: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need[@]}" >/dev/null
+  exit 0
+fi
+
+cat >&2 <<MSG
+heyjoe needs these system packages, which are missing: ${need[*]}
+Install them with:
+  sudo apt-get update && sudo apt-get install -y ${need[*]}
+(on macOS: brew install espeak-ng flite festival sox ffmpeg portaudio), then run the command again.
+MSG
+exit 1
