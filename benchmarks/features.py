@@ -5,7 +5,9 @@ with the same settings (25 ms Hann window, 10 ms hop, 512-point FFT, 40 Slaney m
 centring). Spectrogram: 10 s at 44.1 kHz, our ``spectrogram_psd`` vs the seed's
 ``mlab.specgram(NFFT=200, Fs=8000, noverlap=120)`` and a ``librosa.stft`` power spectrogram
 (same FFT size and hop). Times are the best of several round-robin runs after a warm-up
-(medians shown too).
+(medians shown too). BLAS is limited to one thread for every implementation (as dataset builds
+do): on a busy 2-core machine a multithreaded matrix product waits for a second core and made
+log-mel extraction, ours and librosa's alike, 10-50x slower and erratic.
 
 Usage: .venv/bin/python benchmarks/features.py [--quick]
 Prints a table to stderr and one JSON line of figures to stdout.
@@ -95,7 +97,10 @@ def main() -> None:
     best: dict[tuple[str, str], float] = {}
     print(f"{'feature':<12} {'impl':<11} {'ms/10 s best':>13} {'median':>8} {'x realtime':>11}",
           file=sys.stderr)  # fmt: skip
-    times = timed(cases, repeats)
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        times = timed(cases, repeats)
     for (feature, impl), runs in times.items():
         b, med = min(runs), statistics.median(runs)
         best[feature, impl] = b
@@ -113,7 +118,7 @@ def main() -> None:
         )
     figures.update(
         logmel_audio_seconds=logmel_seconds, spectrogram_audio_seconds=spec_seconds,
-        repeats=repeats,
+        repeats=repeats, blas_threads=1,
     )  # fmt: skip
     print(
         "speedups (best-of): "

@@ -3,10 +3,13 @@
 Reference (what the notes did, Coursera's trigger-word helpers): pydub ``AudioSegment``s at
 44.1 kHz; per example the background lowered by 20 dB, 0-4 activates and 0-2 negatives
 ``overlay``-ed at random non-overlapping positions (``insert_audio_clip`` / ``is_overlapping``),
-``insert_ones`` labels, ``match_target_amplitude`` to -20 dBFS, the example exported to a WAV
-file, read back and turned into features with ``plt.specgram(NFFT=200, Fs=8000, noverlap=120)``
-(Agg backend); the features collected and saved with ``np.save`` at the end. Its randomness
-comes from a passed-in generator (the notes' fixed seed is not copied).
+``insert_ones`` labels, ``match_target_amplitude`` to -20 dBFS, the example exported to
+``train.wav``, read back with ``scipy.io.wavfile`` and turned into features with
+``plt.specgram(NFFT=200, Fs=8000, noverlap=120)`` (Agg backend: it makes the image, as in the
+notes, but nothing is rendered); the features collected and saved with ``np.save`` at the end.
+Each example's image is removed from the axes afterwards, which keeps memory flat and costs
+next to nothing (the notes never cleared the axes; ``plt.cla()`` would add ~50 ms an example).
+Its randomness comes from a passed-in generator (the notes' fixed seed is not copied).
 
 Ours, through ``lib.datasets.build_dataset`` (corpus loading, pool start-up and writing the
 shards included):
@@ -14,10 +17,14 @@ shards included):
   (b) seed-equivalent settings: 44.1 kHz, the seed's spectrogram, no augmentation, 0-4
       activates and 0-2 negatives; 1 process and 2 processes.
 
+The machine may be busy, so the cases run in rounds, side by side (the order reversed every
+other round), and each of ours is compared with the seed's run in the same round: the
+speedups are the median of the per-round ratios, with their range.
+
 Clips: "hey joe" and other phrases from espeak-ng (synthetic tone bursts if it is missing),
 backgrounds of generated noise, written at 44.1 kHz to a temporary folder (never data/).
 
-Usage: .venv/bin/python benchmarks/synthesis.py [--quick]
+Usage: .venv/bin/python benchmarks/synthesis.py [--quick] [--rounds N]
 Prints a table to stderr and one JSON line of figures to stdout.
 """
 
@@ -26,6 +33,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import resource
 import shutil
 import subprocess
 import sys
@@ -117,11 +125,19 @@ def make_corpus(raw: Path, rng: np.random.Generator) -> str:
     return engine
 
 
+def _cpu_seconds() -> float:
+    """CPU time of this process and its finished children (the pool's workers)."""
+    own, children = (resource.getrusage(who) for who in (resource.RUSAGE_SELF,
+                                                          resource.RUSAGE_CHILDREN))  # fmt: skip
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 # ------------------------------------------------------------------------------- the seed
 
 
-def seed_reference(raw: Path, n: int, out: Path, rng: np.random.Generator) -> float:
-    """The notes' loop; returns seconds for ``n`` examples (loading the clips included)."""
+def seed_reference(raw: Path, n: int, out: Path, rng: np.random.Generator) -> tuple[float, float]:
+    """The notes' loop; returns (seconds, CPU seconds) for ``n`` examples (loading the clips
+    included, imports not)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -170,7 +186,7 @@ def seed_reference(raw: Path, n: int, out: Path, rng: np.random.Generator) -> fl
     def graph_spectrogram(wav_file):
         rate, data = wavfile.read(wav_file)
         pxx, freqs, bins, im = plt.specgram(data, NFFT=200, Fs=8000, noverlap=120)
-        plt.cla()  # the notes never cleared the axes; clearing keeps memory flat
+        im.remove()  # keeps memory flat; the notes let images pile up (same cost per call)
         return pxx
 
     def create_training_example(background, activates, negatives, path):
@@ -187,7 +203,7 @@ def seed_reference(raw: Path, n: int, out: Path, rng: np.random.Generator) -> fl
         background.export(path, format="wav")
         return graph_spectrogram(path), y
 
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), _cpu_seconds()
     activates, negatives, backgrounds = load_raw_audio()
     xs, ys = [], []
     for i in range(n):
@@ -198,25 +214,33 @@ def seed_reference(raw: Path, n: int, out: Path, rng: np.random.Generator) -> fl
     np.save(out / "X.npy", np.stack(xs))
     np.save(out / "Y.npy", np.stack(ys))
     plt.close("all")
-    return time.perf_counter() - start
+    return time.perf_counter() - start, _cpu_seconds() - cpu_start
 
 
 # ------------------------------------------------------------------------------- ours
 
 
-def ours(cfg, raw: Path, workers: int) -> float:
-    from lib.datasets import build_dataset
+def ours(cfg, raw: Path, workers: int) -> tuple[float, float]:
+    """Build the dataset; returns (seconds, CPU seconds of this process and its workers)."""
+    from lib.datasets import build_dataset, dataset_dir
 
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), _cpu_seconds()
     build_dataset(cfg, raw_dir=raw, workers=workers, progress=False)
-    return time.perf_counter() - start
+    seconds, cpu = time.perf_counter() - start, _cpu_seconds() - cpu_start
+    shutil.rmtree(dataset_dir(cfg.dataset_name))  # keep the disk flat between rounds
+    return seconds, cpu
+
+
+SEED = "seed notes (pydub + specgram, 44.1 kHz)"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="few examples (smoke run)")
+    parser.add_argument("--rounds", type=int, default=None, help="rounds (default 3, quick 1)")
     args = parser.parse_args()
-    n_ours, n_seed, shard = (24, 6, 6) if args.quick else (400, 40, 50)
+    n_ours, n_seed, shard = (24, 6, 6) if args.quick else (1000, 40, 125)
+    rounds = args.rounds or (1 if args.quick else 3)
 
     from lib.synth import SynthesisConfig
 
@@ -232,62 +256,76 @@ def main() -> None:
         speed_probability=0.0,
         pitch_probability=0.0,
     )
+    cases = [
+        (SEED, None, 0, "seed"),
+        ("ours default (16 kHz log-mel, augmented), 1 process", default, 1, "default_1proc"),
+        ("ours default (16 kHz log-mel, augmented), 2 processes", default, 2, "default_2proc"),
+        ("ours seed-equivalent (44.1 kHz spectrogram), 1 process", seed_like, 1, "seedeq_1proc"),
+        ("ours seed-equivalent (44.1 kHz spectrogram), 2 processes", seed_like, 2, "seedeq_2proc"),
+    ]  # fmt: skip
+    counts = {key: (n_seed if cfg is None else cfg.n_examples) for _, cfg, _, key in cases}
+    labels = {key: label for label, _, _, key in cases}
+    seconds: dict[str, list[float]] = {key: [] for key in counts}
+    cpu: dict[str, list[float]] = {key: [] for key in counts}
     with tempfile.TemporaryDirectory(prefix="heyjoe-bench-synth-") as tmp_name:
         tmp = Path(tmp_name)
         os.environ["HEYJOE_DATA_DIR"] = str(tmp / "data")  # build_dataset writes under it
         raw = tmp / "raw"
         speech = make_corpus(raw, np.random.default_rng(0))
         (tmp / "seed").mkdir()
-        seconds = {
-            "seed notes (pydub + specgram, 44.1 kHz)": seed_reference(
-                raw, n_seed, tmp / "seed", np.random.default_rng(0)
-            )
-        }
-        counts = {"seed notes (pydub + specgram, 44.1 kHz)": n_seed}
-        runs = [
-            ("ours default (16 kHz log-mel, augmented), 1 process", default, 1, "default_1proc"),
-            ("ours default (16 kHz log-mel, augmented), 2 processes", default, 2, "default_2proc"),
-            (
-                "ours seed-equivalent (44.1 kHz spectrogram), 1 process",
-                seed_like,
-                1,
-                "seedeq_1proc",
-            ),
-            (
-                "ours seed-equivalent (44.1 kHz spectrogram), 2 processes",
-                seed_like,
-                2,
-                "seedeq_2proc",
-            ),
-        ]
-        keys = {}
-        for label, cfg, workers, key in runs:
-            seconds[label] = ours(cfg.replace(dataset_name=key), raw, workers)
-            counts[label] = cfg.n_examples
-            keys[label] = key
+        for r in range(rounds):
+            for _, cfg, workers, key in cases if r % 2 == 0 else cases[::-1]:
+                if cfg is None:
+                    rng = np.random.default_rng(r)
+                    wall, cpu_s = seed_reference(raw, n_seed, tmp / "seed", rng)
+                else:
+                    named = cfg.replace(dataset_name=f"{key}_{r}", seed=cfg.seed + r)
+                    wall, cpu_s = ours(named, raw, workers)
+                seconds[key].append(wall)
+                cpu[key].append(cpu_s)
 
-    rate = {label: counts[label] / s for label, s in seconds.items()}
-    seed_rate = rate["seed notes (pydub + specgram, 44.1 kHz)"]
-    width = max(map(len, rate))
+    rates = {key: [counts[key] / s for s in runs] for key, runs in seconds.items()}
+    cpu_ms = {key: 1000 * float(np.median(runs)) / counts[key] for key, runs in cpu.items()}
+    median = {key: float(np.median(r)) for key, r in rates.items()}
+    ratios = {
+        key: [ours / seed for ours, seed in zip(rates[key], rates["seed"], strict=True)]
+        for key in rates
+        if key != "seed"
+    }
+    width = max(map(len, labels.values()))
     print(
-        f"\nsynthesis of 10 s examples with features ({os.cpu_count()} CPUs, speech: {speech})",
+        f"\nsynthesis of 10 s examples with features ({os.cpu_count()} CPUs, speech: {speech}, "
+        f"{rounds} round{'s' * (rounds > 1)}; median examples/s and speedup, [range])",
         file=sys.stderr,
     )
-    print(f"{'':{width}}  examples   seconds  examples/s  vs seed", file=sys.stderr)
-    for label in rate:
+    print(
+        f"{'':{width}}  examples  examples/s  vs seed  (per-round range)  CPU ms/example",
+        file=sys.stderr,
+    )
+    for key, label in labels.items():
+        spread = ratios.get(key, [1.0])
         print(
-            f"{label:{width}}  {counts[label]:8d}  {seconds[label]:8.2f}  {rate[label]:10.1f}"
-            f"  {rate[label] / seed_rate:6.1f}x",
+            f"{label:{width}}  {counts[key]:8d}  {median[key]:10.1f}  "
+            f"{float(np.median(spread)):6.1f}x  [{min(spread):5.1f} - {max(spread):5.1f}]  "
+            f"{cpu_ms[key]:14.1f}",
             file=sys.stderr,
         )
     figures = {
         "benchmark": "synthesis",
         "quick": args.quick,
         "cpus": os.cpu_count(),
+        "load_average_1min": round(os.getloadavg()[0], 2),
         "speech_clips": speech,
-        "seed_examples_per_s": round(seed_rate, 2),
-        **{f"ours_{keys[k]}_examples_per_s": round(rate[k], 2) for k in keys},
-        "speedup_vs_seed": {keys[k]: round(rate[k] / seed_rate, 2) for k in keys},
+        "rounds": rounds,
+        "examples_per_run": {"seed": n_seed, "ours": n_ours},
+        "seed_examples_per_s": round(median["seed"], 2),
+        **{f"ours_{key}_examples_per_s": round(median[key], 2) for key in ratios},
+        "speedup_vs_seed": {key: round(float(np.median(r)), 2) for key, r in ratios.items()},
+        "speedup_vs_seed_range": {
+            key: [round(min(r), 2), round(max(r), 2)] for key, r in ratios.items()
+        },
+        "cpu_ms_per_example": {key: round(v, 2) for key, v in cpu_ms.items()},
+        "cpu_speedup_vs_seed": {key: round(cpu_ms["seed"] / cpu_ms[key], 2) for key in ratios},
         "goal_examples_per_s": 100,
         "goal_speedup_vs_seed": 20,
     }

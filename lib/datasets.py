@@ -132,8 +132,69 @@ def _worker_build(job: tuple[int, int, int, np.random.SeedSequence]) -> dict[str
     return write_shard(w["cfg"], w["corpus"], w["root"], k, offset, n, seed_seq, fc=w["fc"])
 
 
-def _to_int16(x: np.ndarray) -> np.ndarray:
-    return np.clip(np.rint(x * np.float32(32768.0)), -32768, 32767).astype(np.int16)
+def _to_int16(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Float audio in [-1, 1] → int16 (rounded, clipped), into ``out`` if given."""
+    if out is None or x.dtype != np.float32:
+        y = np.clip(np.rint(x * np.float32(32768.0)), -32768, 32767).astype(np.int16)
+        if out is None:
+            return y
+        out[...] = y
+        return out
+    scaled = x * np.float32(32768.0)  # the same steps in place: one buffer, no temporaries
+    np.rint(scaled, out=scaled)
+    np.clip(scaled, -32768, 32767, out=scaled)
+    np.copyto(out, scaled, casting="unsafe")
+    return out
+
+
+#: float32 bit patterns: |x| below the smallest normal float16 (2**-14), and |x| from which
+#: float16 rounds to infinity (65520): outside these the bit arithmetic below does not apply.
+_F16_LOW, _F16_HIGH = 0x38800000, 0x477FF000
+_F16_ROUND = np.uint32((0x0FFF - (112 << 23)) & 0xFFFFFFFF)
+_F16_BLOCK = 1 << 17
+
+
+def _to_float16(x: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """``out[...] = x`` for float32 ``x`` and float16 ``out``, bit for bit as numpy casts.
+
+    numpy's float32 → float16 cast is scalar code (about 4 ns a value, the largest cost of
+    storing 44.1 kHz spectrograms); this rounds to nearest-even with integer operations on the
+    bit patterns, in cache-sized blocks (about 2x faster), and lets numpy cast the rare values
+    that are subnormal, zero, overflowing or not finite in float16.
+    """
+    if (
+        x.dtype != np.float32
+        or out.dtype != np.float16
+        or x.shape != out.shape
+        or not (x.flags.c_contiguous and out.flags.c_contiguous)
+    ):
+        np.copyto(out, x, casting="unsafe")
+        return out
+    src, dst = x.reshape(-1), out.reshape(-1)
+    bits, half = src.view(np.uint32), dst.view(np.uint16)
+    size = min(_F16_BLOCK, len(bits))
+    magnitude, result = np.empty(size, np.uint32), np.empty(size, np.uint32)
+    for i in range(0, len(bits), _F16_BLOCK):
+        b = bits[i : i + _F16_BLOCK]
+        n = len(b)
+        a, r = magnitude[:n], result[:n]
+        np.bitwise_and(b, 0x7FFFFFFF, out=a)
+        special = n and (a.min() < _F16_LOW or a.max() >= _F16_HIGH)
+        np.right_shift(a, 13, out=r)
+        np.bitwise_and(r, 1, out=r)  # round half to even: add 0xFFF, plus 1 if the kept lsb is odd
+        r += a
+        r += _F16_ROUND  # and rebias the exponent from 127 to 15
+        np.right_shift(r, 13, out=r)
+        np.right_shift(b, 16, out=a)
+        np.bitwise_and(a, 0x8000, out=a)
+        r |= a
+        np.copyto(half[i : i + n], r, casting="unsafe")
+        if special:
+            mag = b & np.uint32(0x7FFFFFFF)
+            idx = i + np.flatnonzero((mag < _F16_LOW) | (mag >= _F16_HIGH))
+            with np.errstate(over="ignore"):
+                dst[idx] = src[idx].astype(np.float16)
+    return out
 
 
 def write_shard(
@@ -150,24 +211,22 @@ def write_shard(
     """Synthesize shard ``k`` (``n`` examples from ``seed_seq``) into ``root/shard-<k>/``.
 
     Written into a hidden temporary folder beside it, then renamed into place in one step.
-    Arrays go straight to disk through memory maps, so memory stays about one example.
+    Arrays go straight to disk row by row, so memory stays about one example.
     Returns the shard's counts.
     """
-    from numpy.lib.format import open_memmap
-
     from lib.synth import synthesize_example
 
     fc = fc or cfg.feature_config()
     final = root / _shard_name(k)
     tmp = Path(tempfile.mkdtemp(prefix=f".{_shard_name(k)}.", suffix=".tmp", dir=root))
+    audio = features = None
     try:
         rng = np.random.default_rng(seed_seq)
-        audio = features = None
         if cfg.store_audio:
-            audio = open_memmap(tmp / "audio.npy", "w+", np.int16, (n, cfg.n_samples))
+            audio = _NpyRows(tmp / "audio.npy", np.int16, (n, cfg.n_samples))
         if cfg.store_features:
             shape = (n, fc.frames_for(cfg.n_samples), fc.n_bins)
-            features = open_memmap(tmp / "features.npy", "w+", np.float16, shape)
+            features = _NpyRows(tmp / "features.npy", np.float16, shape)
         labels = np.zeros((n, cfg.label_steps), dtype=np.uint8)
         stats = {
             "shard": _shard_name(k),
@@ -184,9 +243,9 @@ def write_shard(
                     cfg, corpus, rng, feature_config=fc, compute_features=cfg.store_features
                 )
                 if audio is not None:
-                    audio[j] = _to_int16(ex.audio)
+                    audio.write(_to_int16(ex.audio, audio.row))
                 if features is not None:
-                    features[j] = ex.features
+                    features.write(_to_float16(ex.features, features.row))
                 labels[j] = ex.labels
                 stats["activates"] += sum(e.kind == "activate" for e in ex.events)
                 stats["negatives"] += sum(e.kind == "negative" for e in ex.events)
@@ -195,14 +254,50 @@ def write_shard(
                 fh.write(json.dumps(_example_record(offset + j, ex)) + "\n")
         # No msync/fsync: the rename makes the shard appear whole; the page cache writes it out
         # while the next shard is computed (a power cut may need the shard deleted and rebuilt).
-        del audio, features
+        for array in (audio, features):
+            if array is not None:
+                array.close()
         np.save(tmp / "labels.npy", labels)
         (tmp / "stats.json").write_text(json.dumps(stats))
         os.rename(tmp, final)
     except BaseException:
+        for array in (audio, features):
+            if array is not None:
+                array.fh.close()
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return stats
+
+
+class _NpyRows:
+    """An ``.npy`` file of ``shape`` written one row at a time through ``row``, a reused buffer.
+
+    Sequential writes cost about half what filling a fresh memory map does (no page faults).
+    """
+
+    def __init__(self, path: Path, dtype: Any, shape: tuple[int, ...]) -> None:
+        from numpy.lib import format as npy
+
+        self.path, self.shape = path, tuple(int(d) for d in shape)
+        self.row = np.zeros(self.shape[1:], dtype=dtype)
+        self.written = 0
+        self.fh = open(path, "wb")
+        header = {"descr": npy.dtype_to_descr(self.row.dtype), "fortran_order": False}
+        npy.write_array_header_1_0(self.fh, {**header, "shape": self.shape})
+
+    def write(self, row: np.ndarray) -> None:
+        """Append ``row`` (normally :attr:`row` itself, filled in place)."""
+        if row.shape != self.row.shape or row.dtype != self.row.dtype:
+            raise ValueError(f"{self.path}: row of {row.dtype} {row.shape}, expected "
+                             f"{self.row.dtype} {self.row.shape}")  # fmt: skip
+        self.fh.write(np.ascontiguousarray(row).data)
+        self.written += 1
+
+    def close(self) -> None:
+        """Close the file; every row must have been written."""
+        self.fh.close()
+        if self.written != self.shape[0]:
+            raise RuntimeError(f"{self.path}: {self.written} of {self.shape[0]} rows written")
 
 
 def _example_record(index: int, ex: Example) -> dict[str, Any]:

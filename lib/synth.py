@@ -20,6 +20,7 @@ gives the same example, bit for bit (the notes lost weeks to a fixed seed left i
 from __future__ import annotations
 
 import dataclasses
+import functools
 import hashlib
 import logging
 import math
@@ -311,7 +312,27 @@ def change_speed(x: np.ndarray, factor: float) -> np.ndarray:
         return np.asarray(x, dtype=np.float32)
     from scipy.signal import resample_poly
 
-    return resample_poly(x, frac.denominator, frac.numerator).astype(np.float32)
+    x = np.asarray(x)
+    taps = _resample_filter(frac.denominator, frac.numerator)
+    if np.issubdtype(x.dtype, np.floating):
+        taps = taps.astype(x.dtype)
+    out = resample_poly(x, frac.denominator, frac.numerator, window=taps)
+    return out.astype(np.float32, copy=False)
+
+
+@functools.lru_cache(maxsize=512)
+def _resample_filter(up: int, down: int) -> np.ndarray:
+    """The low-pass filter ``resample_poly(x, up, down)`` designs for itself (float64).
+
+    Designing it (``firwin``) cost more than the filtering for a one-second clip; the factors
+    repeat, so it is designed once per ``(up, down)``. Results are unchanged.
+    """
+    from scipy.signal import firwin
+
+    max_rate = max(up, down) // math.gcd(up, down)
+    taps = firwin(2 * 10 * max_rate + 1, 1.0 / max_rate, window=("kaiser", 5.0))
+    taps.setflags(write=False)
+    return taps
 
 
 def time_stretch(x: np.ndarray, rate: float, n_fft: int = 512) -> np.ndarray:
@@ -345,9 +366,7 @@ def time_stretch(x: np.ndarray, rate: float, n_fft: int = 512) -> np.ndarray:
     tiny = np.float32(1e-30)
     advance = spec[i + 1] * np.conj(spec[i])
     size = np.abs(advance)
-    expected = np.exp(1j * (2 * np.pi * hop / n_fft) * np.arange(spec.shape[1])).astype(
-        np.complex64
-    )
+    expected = _bin_advance(n_fft)
     unit = np.where(size > tiny, advance * (np.float32(1) / np.maximum(size, tiny)), expected)
     start = spec[0] * (np.float32(1) / np.maximum(mag_in[0], tiny))
     start = np.where(mag_in[0] > tiny, start, np.complex64(1))
@@ -356,7 +375,7 @@ def time_stretch(x: np.ndarray, rate: float, n_fft: int = 512) -> np.ndarray:
     np.cumprod(unit[:-1], axis=0, out=phasor[1:])
     phasor[1:] *= start
     phasor *= np.float32(1) / np.maximum(np.abs(phasor), tiny)
-    out_frames = scipy.fft.irfft(mag * phasor, n=n_fft, axis=1).astype(np.float32)
+    out_frames = scipy.fft.irfft(mag * phasor, n=n_fft, axis=1).astype(np.float32, copy=False)
     out_frames *= window
     # Overlap-add, vectorised: each frame is 4 hop-long blocks; block r of frame k lands at k + r.
     k = len(steps)
@@ -375,8 +394,21 @@ def time_stretch(x: np.ndarray, rate: float, n_fft: int = 512) -> np.ndarray:
     return out
 
 
+@functools.lru_cache(maxsize=8)
 def _periodic_hann(n: int) -> np.ndarray:
-    return (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)).astype(np.float32)
+    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n) / n)).astype(np.float32)
+    window.setflags(write=False)
+    return window
+
+
+@functools.lru_cache(maxsize=8)
+def _bin_advance(n_fft: int) -> np.ndarray:
+    """Each bin's phase advance over one hop (``n_fft // 4``), as a unit phasor."""
+    hop = n_fft // 4
+    advance = np.exp(1j * (2 * np.pi * hop / n_fft) * np.arange(n_fft // 2 + 1))
+    advance = advance.astype(np.complex64)
+    advance.setflags(write=False)
+    return advance
 
 
 def pitch_shift(x: np.ndarray, semitones: float, sample_rate: int) -> np.ndarray:
@@ -420,7 +452,7 @@ def add_reverb(x: np.ndarray, ir: np.ndarray) -> np.ndarray:
     """Convolve ``x`` with ``ir``; the output keeps the reverb tail (``len(x) + len(ir) - 1``)."""
     from scipy.signal import oaconvolve
 
-    return oaconvolve(x, ir).astype(np.float32)
+    return oaconvolve(x, ir).astype(np.float32, copy=False)
 
 
 # --------------------------------------------------------------------------------------------
@@ -728,7 +760,7 @@ def synthesize_example(
     peak_limited = False
     if level > -math.inf:
         mix *= np.float32(10.0 ** ((cfg.target_dbfs - level) / 20.0))
-        peak = float(np.max(np.abs(mix)))
+        peak = max(float(mix.max()), -float(mix.min()))  # max |mix|, without a temporary
         if peak > 0.999:
             mix *= np.float32(0.999 / peak)
             peak_limited = True

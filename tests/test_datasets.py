@@ -345,3 +345,29 @@ def test_benchmark_quick_smoke(tmp_path):
         assert figures[f"ours_{key}_examples_per_s"] > 0
         assert figures["speedup_vs_seed"][key] > 0
     assert "examples/s" in done.stderr
+
+
+def test_float16_and_int16_storage_match_numpy_casts_bit_for_bit(tmp_path):
+    # every 4099th float32 bit pattern: normals, subnormals, zeros, huge values, inf and NaN
+    x = np.arange(0, 2**32, 4099, dtype=np.uint64).astype(np.uint32).view(np.float32)
+    got = datasets._to_float16(x, np.empty(x.shape, np.float16))
+    with np.errstate(over="ignore", invalid="ignore"):
+        ref = x.astype(np.float16)
+    same = (got.view(np.uint16) == ref.view(np.uint16)) | (np.isnan(got) & np.isnan(ref))
+    assert same.all()
+    edges = np.array([65504, 65519, 65520, -65536, 6.1e-5, 2**-14, 0.0, -0.0], np.float32)
+    with np.errstate(over="ignore"):
+        assert np.array_equal(
+            datasets._to_float16(edges, np.empty(8, np.float16)).view(np.uint16),
+            edges.astype(np.float16).view(np.uint16),
+        )
+    audio = np.random.default_rng(0).uniform(-1.1, 1.1, 5000).astype(np.float32)
+    expected = np.clip(np.rint(audio * np.float32(32768.0)), -32768, 32767).astype(np.int16)
+    assert np.array_equal(datasets._to_int16(audio, np.empty(5000, np.int16)), expected)
+    assert np.array_equal(datasets._to_int16(audio), expected)
+    rows = datasets._NpyRows(tmp_path / "a.npy", np.int16, (2, 5000))
+    rows.write(expected)
+    with pytest.raises(ValueError, match="expected"):
+        rows.write(expected[:10])
+    with pytest.raises(RuntimeError, match="1 of 2 rows"):
+        rows.close()
