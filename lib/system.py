@@ -26,6 +26,7 @@ TOOLS: dict[str, tuple[str, str]] = {
     "sox": ("cmd:sox", "sox"),
     "ffmpeg": ("cmd:ffmpeg", "ffmpeg"),
     "portaudio": ("lib:portaudio", "libportaudio2"),
+    "chromium (browser test)": ("cmd:chromium", "chromium"),
 }
 
 
@@ -53,5 +54,5 @@ def install_hint(missing: list[str]) -> str:
     return (
         f"heyjoe is missing system tools: {', '.join(missing)}. Install them with:\n"
         f"  sudo apt-get update && sudo apt-get install -y {' '.join(packages)}\n"
-        "(on macOS: brew install espeak-ng flite festival sox ffmpeg portaudio)"
+        "(on macOS: brew install espeak-ng flite festival sox ffmpeg portaudio chromium)"
     )

@@ -49,6 +49,13 @@ def test_parameters_cell_holds_only_plain_defaults(path) -> None:
     for line in cell.source.splitlines():
         if line.strip():
             assert "#" in line, f"{path.name}: parameter without a comment: {line}"
+    # papermill must see every parameter (it cannot parse annotations such as `int | None`)
+    assigned = {
+        t.id
+        for node in tree.body
+        for t in (node.targets if isinstance(node, ast.Assign) else [node.target])
+    }
+    assert set(runs.notebook_parameters(path)) == assigned
 
 
 @pytest.mark.slow

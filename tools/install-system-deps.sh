@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs the system tools heyjoe needs (text-to-speech engines and voices, sox, ffmpeg,
-# PortAudio) where it can: with apt-get when running as root on Debian/Ubuntu. Otherwise it
+# PortAudio, Chromium for the browser test) where it can: with apt-get when running as root on Debian/Ubuntu. Otherwise it
 # prints one message saying what is missing and how to install it, and fails.
 set -euo pipefail
 
@@ -14,7 +14,9 @@ have_cmd text2wave || need+=(festival)
 [ -d /usr/share/festival/voices/us/cmu_us_slt_arctic_hts ] || need+=(festvox-us-slt-hts)
 have_cmd sox || need+=(sox)
 have_cmd ffmpeg || need+=(ffmpeg)
-if ! { ldconfig -p 2>/dev/null | grep -q 'libportaudio\.so'; }; then need+=(libportaudio2); fi
+if ! { ldconfig -p 2>/dev/null | grep 'libportaudio\.so' >/dev/null; }; then need+=(libportaudio2); fi
+# the real-browser test of the labelling widget drives Debian's Chromium with Playwright
+[ -x /usr/bin/chromium ] || need+=(chromium)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0
@@ -32,6 +34,6 @@ cat >&2 <<MSG
 heyjoe needs these system packages, which are missing: ${need[*]}
 Install them with:
   sudo apt-get update && sudo apt-get install -y ${need[*]}
-(on macOS: brew install espeak-ng flite festival sox ffmpeg portaudio), then run the command again.
+(on macOS: brew install espeak-ng flite festival sox ffmpeg portaudio chromium), then run the command again.
 MSG
 exit 1
