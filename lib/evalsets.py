@@ -1,0 +1,352 @@
+"""Evaluation sets that no training set uses, as audio files with Audacity label sidecars.
+
+- :func:`make_long_negatives` — ``data/eval/long_negatives/``: long files (default 5 minutes,
+  16 kHz) of audio with no trigger in it, for false accepts per hour: dev voices (festival,
+  never used for training) speaking confusable phrases ("hey joey", "okay joe"), ordinary
+  sentences and commands over quiet rooms, noise or music; stretches of synthetic music, of
+  noise, and of near-silence (room hum). Each file has an empty label sidecar (= checked, no
+  trigger). The music and noise are generated here with their own seed, not taken from the
+  corpus backgrounds.
+- :func:`make_trigger_devset` — ``data/eval/trigger_dev/``: short clips (default 10 s) of dev
+  voices saying the trigger phrase (and confusable phrases) over the corpus's dev-split
+  backgrounds, with the trigger spans in ``NAME.txt``.
+
+Both read the dev split of the raw corpus (``data/raw/manifest.csv``; :func:`ensure_corpus`
+makes it if missing), are seeded (one ``np.random.Generator`` per file from
+``SeedSequence([seed, kind, index])``), and are idempotent: a file that exists is reused, so a
+second call costs nothing, and a larger request only adds files. Generated files that the
+current request does not ask for (e.g. those of a quick-profile build after a full one) are
+moved aside to ``data/eval/.<set>-unused/`` so that the folder holds exactly the set asked
+for, and are moved back when asked for again. An hour of long negatives builds in about
+40 s on one core.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import re
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from lib import audio, corpus, paths
+from lib.errors import DatasetError
+from lib.files import write_json
+from lib.labels import Label, write_labels
+from lib.synth import place_segments
+
+log = logging.getLogger(__name__)
+
+SAMPLE_RATE = 16000
+LONG_NEGATIVES = "long_negatives"
+TRIGGER_DEV = "trigger_dev"
+#: bump when the generators below change (it is part of every file name)
+VERSION = "v1"
+_NAME = re.compile(r"^(?:neg|dev)-v\d+-s\d+-\d{4}-\d+s\.wav$")
+
+
+def eval_dir() -> Path:
+    """Root of the evaluation sets: ``data/eval/``."""
+    return paths.data_dir() / "eval"
+
+
+def ensure_corpus(profile: str = "quick", raw_dir: Path | None = None) -> Path:
+    """The raw corpus's manifest, bootstrapping the corpus (``configs/corpus.yaml``, the
+    given profile) if there is none yet."""
+    from lib import config
+
+    manifest = corpus.manifest_path(raw_dir)
+    if not manifest.is_file():
+        log.info("no raw corpus yet: bootstrapping it (profile %s)", profile)
+        corpus.bootstrap_corpus(config.load_config("corpus", profile), raw_dir=raw_dir)
+    return manifest
+
+
+def _dev_clips(
+    raw_dir: Path | None, kind: str, categories: Sequence[str] | None = None
+) -> list[tuple[str, np.ndarray]]:
+    """(text, audio at 16 kHz) of the dev-split clips of ``kind`` from the manifest."""
+    records = corpus.load_manifest(raw_dir)
+    out = []
+    for rec in records:
+        if rec.split != "dev" or rec.kind != kind:
+            continue
+        if categories is not None and rec.category not in categories:
+            continue
+        try:
+            x = audio.load_audio(rec.full_path(raw_dir), SAMPLE_RATE)
+        except Exception as exc:  # noqa: BLE001 — any unreadable clip is skipped, named
+            log.warning("%s: skipped (%s)", rec.path, exc)
+            continue
+        out.append((rec.text, x))
+    return out
+
+
+def _rng(seed: int, kind: int, index: int) -> np.random.Generator:
+    return np.random.default_rng(np.random.SeedSequence([int(seed), kind, int(index)]))
+
+
+def _bed(rng: np.random.Generator, kind: str, n: int) -> np.ndarray:
+    seconds = n / SAMPLE_RATE
+    if kind == "music":
+        x = audio.match_loudness(
+            corpus.make_music(rng, seconds, SAMPLE_RATE), rng.uniform(-34, -22)
+        )
+    elif kind == "noise":
+        colour = str(rng.choice(["white", "pink", "brown"]))
+        x = audio.match_loudness(corpus.make_noise(rng, seconds, SAMPLE_RATE, colour),
+                                 rng.uniform(-45, -28))  # fmt: skip
+    else:  # silence: room hum far below speech
+        x = audio.match_loudness(corpus.make_hum(rng, seconds, SAMPLE_RATE), rng.uniform(-66, -54))
+    return np.asarray(x[:n], dtype=np.float32)
+
+
+def _speech(rng: np.random.Generator, clips: list[tuple[str, np.ndarray]], n: int) -> np.ndarray:
+    """Clips one after another with pauses, each at its own level, filling ``n`` samples."""
+    out = np.zeros(n, dtype=np.float32)
+    pos = int(rng.uniform(0.2, 1.5) * SAMPLE_RATE)
+    while pos < n:
+        _, x = clips[int(rng.integers(len(clips)))]
+        x = audio.match_loudness(x, rng.uniform(-30, -18))
+        end = min(n, pos + len(x))
+        out[pos:end] += x[: end - pos]
+        pos = end + int(rng.uniform(0.3, 2.5) * SAMPLE_RATE)
+    return out
+
+
+#: segment kinds of a long negative file and their probabilities
+_SEGMENTS = (("speech", 0.5), ("music", 0.2), ("noise", 0.15), ("silence", 0.15))
+
+
+def _long_negative(
+    rng: np.random.Generator, seconds: float, clips: list[tuple[str, np.ndarray]]
+) -> np.ndarray:
+    n = int(round(seconds * SAMPLE_RATE))
+    out = np.zeros(n, dtype=np.float32)
+    kinds = [k for k, _ in _SEGMENTS if clips or k != "speech"]
+    probs = np.array([p for k, p in _SEGMENTS if k in kinds])
+    pos = 0
+    while pos < n:
+        length = min(n - pos, int(rng.uniform(15.0, 45.0) * SAMPLE_RATE))
+        kind = str(rng.choice(kinds, p=probs / probs.sum()))
+        if kind == "speech":
+            bed = _bed(rng, str(rng.choice(["silence", "noise", "music"], p=[0.5, 0.3, 0.2])),
+                       length)  # fmt: skip
+            seg = _speech(rng, clips, length) + bed * (0.5 if rng.random() < 0.5 else 1.0)
+        else:
+            seg = _bed(rng, kind, length)
+        fade = min(length // 2, int(0.05 * SAMPLE_RATE))
+        if fade:
+            ramp = np.linspace(0.0, 1.0, fade, dtype=np.float32)
+            seg[:fade] *= ramp
+            seg[-fade:] *= ramp[::-1]
+        out[pos : pos + length] = seg
+        pos += length
+    return np.clip(out, -1.0, 1.0)
+
+
+def _unused_dir(out_dir: Path) -> Path:
+    """Where generated files the current request does not ask for are kept (outside the set's
+    folder, so evaluating the folder never sees them; a later request takes them back)."""
+    return out_dir.parent / f".{out_dir.name}-unused"
+
+
+def _prune(out_dir: Path, keep: set[str], prefix: str) -> None:
+    """Move generated files not in ``keep`` out of the set; bring back kept ones set aside."""
+    unused = _unused_dir(out_dir)
+    for p in out_dir.glob(f"{prefix}-*.wav"):
+        if _NAME.match(p.name) and p.name not in keep:
+            unused.mkdir(parents=True, exist_ok=True)
+            for f in (p, p.with_suffix(".txt")):
+                if f.exists():
+                    f.replace(unused / f.name)
+    for name in keep:
+        wav = unused / name
+        if wav.is_file() and wav.with_suffix(".txt").is_file() and not (out_dir / name).exists():
+            wav.with_suffix(".txt").replace((out_dir / name).with_suffix(".txt"))
+            wav.replace(out_dir / name)
+
+
+def make_long_negatives(
+    minutes: float,
+    out_dir: Path | str | None = None,
+    seed: int = 0,
+    *,
+    file_minutes: float = 5.0,
+    raw_dir: Path | None = None,
+) -> Path:
+    """Build (or reuse) ``minutes`` of negative audio in files of ``file_minutes``; returns
+    the folder (default ``data/eval/long_negatives/``). See the module docstring."""
+    if not minutes > 0 or not file_minutes > 0:
+        raise DatasetError(f"minutes and file_minutes must be > 0, got {minutes}, {file_minutes}")
+    out = Path(out_dir) if out_dir is not None else eval_dir() / LONG_NEGATIVES
+    out.mkdir(parents=True, exist_ok=True)
+    total = minutes * 60.0
+    n_files = int(math.ceil(total / (file_minutes * 60.0) - 1e-9))
+    plan = []
+    for i in range(n_files):
+        seconds = int(round(min(file_minutes * 60.0, total - i * file_minutes * 60.0)))
+        plan.append(
+            (i, max(1, seconds), f"neg-{VERSION}-s{int(seed)}-{i:04d}-{max(1, seconds)}s.wav")
+        )
+    _prune(out, {name for *_, name in plan}, "neg")
+    todo = [
+        p
+        for p in plan
+        if not (out / p[2]).is_file() or not (out / p[2]).with_suffix(".txt").is_file()
+    ]
+    if todo:
+        clips = _dev_clips(raw_dir, "negative")
+        if not clips:
+            log.warning("no dev-split negative speech in the corpus: long negatives without speech")
+        for i, seconds, name in todo:
+            x = _long_negative(_rng(seed, 1, i), seconds, clips)
+            audio.write_wav(out / name, x, SAMPLE_RATE)
+            write_labels((out / name).with_suffix(".txt"), [])
+        log.info("long negatives: made %d file(s), reused %d, in %s", len(todo),
+                 len(plan) - len(todo), out)  # fmt: skip
+    write_json(out / "manifest.json", {"kind": LONG_NEGATIVES, "minutes": minutes,
+               "file_minutes": file_minutes, "seed": seed, "version": VERSION,
+               "sample_rate": SAMPLE_RATE, "files": [name for *_, name in plan]})  # fmt: skip
+    return out
+
+
+def make_trigger_devset(
+    n_clips: int = 40,
+    out_dir: Path | str | None = None,
+    seed: int = 0,
+    *,
+    clip_seconds: float = 10.0,
+    trigger_fraction: float = 0.75,
+    raw_dir: Path | None = None,
+) -> Path:
+    """Build (or reuse) ``n_clips`` clips of ``clip_seconds``: dev backgrounds with, in a
+    ``trigger_fraction`` of them, one or two dev-voice triggers, and in most of them a
+    confusable or other negative phrase; trigger spans go to the ``.txt`` sidecars (label text
+    = the trigger phrase). Returns the folder (default ``data/eval/trigger_dev/``)."""
+    if n_clips < 1 or not clip_seconds > 0 or not 0.0 <= trigger_fraction <= 1.0:
+        raise DatasetError(
+            "n_clips must be >= 1, clip_seconds > 0 and trigger_fraction in [0, 1], got "
+            f"{n_clips}, {clip_seconds}, {trigger_fraction}"
+        )
+    out = Path(out_dir) if out_dir is not None else eval_dir() / TRIGGER_DEV
+    out.mkdir(parents=True, exist_ok=True)
+    seconds = int(round(clip_seconds))
+    plan = [(i, f"dev-{VERSION}-s{int(seed)}-{i:04d}-{seconds}s.wav") for i in range(n_clips)]
+    _prune(out, {name for _, name in plan}, "dev")
+    todo = [
+        p
+        for p in plan
+        if not (out / p[1]).is_file() or not (out / p[1]).with_suffix(".txt").is_file()
+    ]
+    if todo:
+        triggers = _dev_clips(raw_dir, "activate")
+        negatives = _dev_clips(raw_dir, "negative")
+        backgrounds = [x for _, x in _dev_clips(raw_dir, "background")]
+        phrase = triggers[0][0] if triggers and triggers[0][0] else "hey joe"
+        if not triggers:
+            raise DatasetError(
+                f"{corpus.manifest_path(raw_dir)}: no dev-split trigger clips (festival voices); "
+                "install festival (`heyjoe doctor`) and run `heyjoe bootstrap`"
+            )
+        n = int(round(seconds * SAMPLE_RATE))
+        for i, name in todo:
+            rng = _rng(seed, 2, i)
+            if backgrounds:
+                bg = backgrounds[int(rng.integers(len(backgrounds)))]
+                bg = np.resize(bg, n) if len(bg) < n else bg[:n]
+            else:
+                bg = _bed(rng, "noise", n)
+            x = np.array(bg, dtype=np.float32)
+            n_trig = int(rng.integers(1, 3)) if rng.random() < trigger_fraction else 0
+            segs = [("t", triggers[int(rng.integers(len(triggers)))][1]) for _ in range(n_trig)]
+            if negatives and rng.random() < 0.8:
+                segs.append(("n", negatives[int(rng.integers(len(negatives)))][1]))
+            starts = place_segments([len(s) for _, s in segs], n, rng,
+                                    min_gap=int(0.5 * SAMPLE_RATE))  # fmt: skip
+            labels = []
+            for (kind, seg), start in zip(segs, starts, strict=True):
+                if start is None:
+                    continue
+                x[start : start + len(seg)] += audio.match_loudness(seg, rng.uniform(-28, -16))
+                if kind == "t":  # corpus clips are trimmed: the clip is the spoken phrase
+                    s0 = start / SAMPLE_RATE
+                    labels.append(Label(round(s0, 3), round(s0 + len(seg) / SAMPLE_RATE, 3),
+                                        phrase))  # fmt: skip
+            audio.write_wav(out / name, np.clip(x, -1.0, 1.0), SAMPLE_RATE)
+            write_labels((out / name).with_suffix(".txt"), labels)
+        log.info("trigger dev set: made %d clip(s), reused %d, in %s", len(todo),
+                 len(plan) - len(todo), out)  # fmt: skip
+    write_json(out / "manifest.json", {"kind": TRIGGER_DEV, "n_clips": n_clips,
+               "clip_seconds": seconds, "trigger_fraction": trigger_fraction, "seed": seed,
+               "version": VERSION, "sample_rate": SAMPLE_RATE,
+               "files": [name for _, name in plan]})  # fmt: skip
+    return out
+
+
+def set_seconds(folder: Path | str) -> float:
+    """Total audio seconds of the WAV files in a set folder (from their headers)."""
+    import soundfile as sf
+
+    return float(sum(sf.info(str(p)).duration for p in sorted(Path(folder).glob("*.wav"))))
+
+
+def make_speaker_trials(
+    n_trials: int = 400,
+    out: Path | str | None = None,
+    seed: int = 0,
+    *,
+    raw_dir: Path | None = None,
+) -> Path:
+    """A VoxCeleb-format trial list (``label path1 path2``, paths relative to the raw corpus
+    folder) over the dev-split speech clips (festival voices, held out from training): about
+    half the trials pair two clips of one voice (label 1), half clips of two voices (label 0).
+    Written to ``data/eval/speaker_trials.txt`` by default; returns its path."""
+    from lib.files import write_text
+
+    by_voice: dict[str, list[str]] = {}
+    for rec in corpus.load_manifest(raw_dir):
+        if rec.split == "dev" and rec.kind in ("activate", "negative"):
+            by_voice.setdefault(f"{rec.engine}:{rec.voice}", []).append(rec.path)
+    voices = sorted(v for v, clips in by_voice.items() if len(clips) >= 2)
+    if len(voices) < 2:
+        raise DatasetError(
+            f"{corpus.manifest_path(raw_dir)}: speaker trials need dev clips of at least two "
+            f"voices with two clips each; found {len(voices)}"
+        )
+    rng = _rng(seed, 3, 0)
+    lines = set()
+    for _ in range(20 * n_trials):
+        if len(lines) >= n_trials:
+            break
+        same = rng.random() < 0.5
+        v1 = voices[int(rng.integers(len(voices)))]
+        if same:
+            a, b = rng.choice(len(by_voice[v1]), size=2, replace=False)
+            p1, p2 = by_voice[v1][int(a)], by_voice[v1][int(b)]
+        else:
+            v2 = voices[int(rng.integers(len(voices)))]
+            if v2 == v1:
+                continue
+            p1 = by_voice[v1][int(rng.integers(len(by_voice[v1])))]
+            p2 = by_voice[v2][int(rng.integers(len(by_voice[v2])))]
+        lines.add(f"{int(same)} {p1} {p2}")
+    path = Path(out) if out is not None else eval_dir() / "speaker_trials.txt"
+    write_text(path, "\n".join(sorted(lines)) + "\n")
+    return path
+
+
+def describe_sets(folders: Sequence[Path]) -> list[dict]:
+    """One row per evaluation folder: name, files, minutes, labelled triggers, folder."""
+    from lib.labels import label_path, read_labels
+
+    rows = []
+    for folder in folders:
+        wavs = audio.find_audio_files(folder)
+        n_trig = sum(len(read_labels(label_path(w))) for w in wavs if label_path(w).is_file())
+        rows.append({"set": Path(folder).name, "files": len(wavs),
+                     "minutes": round(set_seconds(folder) / 60, 2), "triggers": n_trig,
+                     "folder": str(folder)})  # fmt: skip
+    return rows

@@ -1,0 +1,331 @@
+"""Evaluation metrics: event-based trigger-word metrics and speaker-verification metrics.
+
+Trigger word (frame accuracy says nothing here: an all-zero model scores about 90 %):
+
+- **Scores → events.** Score ``i`` of a stream is the model's output for the audio heard up to
+  ``offset_seconds + i * hop_seconds``. The score is *above* the threshold when
+  ``score >= threshold``. A *rising edge* is a step that is above while the step before it
+  is not (the first step counts as a rising edge when it is above). Each event starts a
+  refractory window ``[t, t + refractory)``: further rising edges strictly inside it are
+  merged into that event; the first rising edge at or after ``t + refractory`` starts the
+  next event (and the next window). A score that simply stays above the threshold gives one
+  event, however long it stays there.
+- **Matching.** A labelled trigger spanning ``[start, end]`` is *detected* when at least one
+  event time ``t`` satisfies ``start <= t <= end + tolerance`` (both ends inclusive).
+  false-reject rate = missed / labelled. An event inside no such window is a *false accept*;
+  false accepts per hour = false accepts / hours of audio scored.
+- **Undefined values are None**, never a made-up number: the false-reject rate with no
+  labelled triggers, false accepts per hour with no audio. (None is JSON ``null``.)
+- A threshold sweep gives the DET curve; :func:`frr_at_fa_per_hour` reads the operating point
+  "lowest false-reject rate among thresholds with false accepts per hour <= target".
+
+Speaker verification: equal error rate and minDCF (NIST SRE / VoxCeleb convention:
+``DCF(t) = c_miss * P_miss(t) * p_target + c_fa * P_fa(t) * (1 - p_target)``, normalised by
+``min(c_miss * p_target, c_fa * (1 - p_target))`` and minimised over thresholds) on scores
+such as cosine similarities, with label 1 = same speaker (target trial).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import numpy as np
+
+from lib.errors import DatasetError
+
+#: one scored stream: (scores, hop_seconds, offset_seconds, spans, duration_seconds)
+Item = tuple[np.ndarray, float, float, Sequence[tuple[float, float]], float]
+
+#: the operating points every trigger evaluation reports (false accepts per hour)
+FA_PER_HOUR_TARGETS = (0.5, 0.2, 0.1)
+
+
+# ---------------------------------------------------------------------------- trigger word
+
+
+def _scores_array(scores: Any) -> np.ndarray:
+    arr = np.asarray(scores, dtype=np.float64)
+    if arr.ndim == 2 and 1 in arr.shape:  # (n, 1) model outputs
+        arr = arr.reshape(-1)
+    if arr.ndim != 1:
+        raise ValueError(f"scores must be one-dimensional, got shape {np.shape(scores)}")
+    if arr.size and not np.all(np.isfinite(arr)):
+        raise ValueError("scores contain NaN or infinite values")
+    return arr
+
+
+def _check_positive(name: str, value: float, allow_zero: bool = False) -> None:
+    if not np.isfinite(value) or value < 0 or (value == 0 and not allow_zero):
+        raise ValueError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+
+
+def scores_to_events(
+    scores: Any,
+    hop_seconds: float,
+    offset_seconds: float,
+    threshold: float,
+    refractory_seconds: float = 2.0,
+) -> np.ndarray:
+    """Event times in seconds (sorted): rising edges above ``threshold``, merged within the
+    refractory period (see the module docstring for the exact rule)."""
+    s = _scores_array(scores)
+    _check_positive("hop_seconds", hop_seconds)
+    _check_positive("refractory_seconds", refractory_seconds, allow_zero=True)
+    if s.size == 0:
+        return np.zeros(0)
+    above = s >= threshold
+    rising = np.flatnonzero(above & ~np.concatenate(([False], above[:-1])))
+    if rising.size == 0:
+        return np.zeros(0)
+    times = offset_seconds + rising * float(hop_seconds)
+    if refractory_seconds <= 0:
+        return times
+    # greedy merge; at most duration / refractory events, so loop over events, not edges
+    events = []
+    i = 0
+    eps = 1e-9 * max(1.0, float(hop_seconds))  # t + refractory that lands on a step is "at"
+    while i < times.size:
+        t = times[i]
+        events.append(t)
+        i = int(np.searchsorted(times, t + refractory_seconds - eps, side="left"))
+    return np.asarray(events)
+
+
+def _check_spans(spans: Iterable[tuple[float, float]]) -> list[tuple[float, float]]:
+    out = []
+    for k, span in enumerate(spans):
+        try:
+            start, end = float(span[0]), float(span[1])
+        except (TypeError, ValueError, IndexError):
+            raise ValueError(f"span {k} must be (start, end) in seconds, got {span!r}") from None
+        if not (np.isfinite(start) and np.isfinite(end)) or end < start:
+            raise ValueError(f"span {k} must have start <= end, got {span!r}")
+        out.append((start, end))
+    return out
+
+
+def match_events(
+    event_times: Any,
+    spans: Sequence[tuple[float, float]],
+    tolerance: float = 1.0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """``(detected, false_accept_times)``: one bool per span (an event in
+    ``[start, end + tolerance]``) and the times of events inside no span's window."""
+    _check_positive("tolerance", tolerance, allow_zero=True)
+    ev = np.asarray(event_times, dtype=np.float64).reshape(-1)
+    sp = _check_spans(spans)
+    detected = np.zeros(len(sp), dtype=bool)
+    in_window = np.zeros(ev.size, dtype=bool)
+    for k, (start, end) in enumerate(sp):
+        hit = (ev >= start) & (ev <= end + tolerance)
+        detected[k] = bool(hit.any())
+        in_window |= hit
+    return detected, ev[~in_window]
+
+
+def _ratio(num: float, den: float) -> float | None:
+    return float(num) / float(den) if den > 0 else None
+
+
+def _item_errors(
+    item: Item, threshold: float, tolerance: float, refractory: float
+) -> tuple[np.ndarray, np.ndarray, float]:
+    scores, hop, offset, spans, duration = item
+    events = scores_to_events(scores, hop, offset, threshold, refractory)
+    detected, fa = match_events(events, spans, tolerance)
+    return detected, fa, float(duration)
+
+
+def trigger_metrics(
+    items: Sequence[Item],
+    threshold: float,
+    tolerance: float = 1.0,
+    refractory: float = 2.0,
+) -> dict[str, Any]:
+    """Event-based metrics over scored streams at one threshold.
+
+    ``items``: ``(scores, hop_seconds, offset_seconds, spans, duration_seconds)`` per stream,
+    ``spans`` the labelled triggers ``(start, end)`` in seconds. Returns ``threshold``,
+    ``n_files``, ``n_triggers``, ``detected``, ``missed``, ``false_reject_rate`` (None without
+    labelled triggers), ``false_accepts``, ``hours``, ``false_accepts_per_hour`` (None without
+    audio), ``tolerance`` and ``refractory``.
+    """
+    n_triggers = detected_total = false_accepts = 0
+    seconds = 0.0
+    for item in items:
+        detected, fa, duration = _item_errors(item, threshold, tolerance, refractory)
+        _check_positive("duration_seconds", duration, allow_zero=True)
+        n_triggers += detected.size
+        detected_total += int(detected.sum())
+        false_accepts += fa.size
+        seconds += duration
+    hours = seconds / 3600.0
+    return {
+        "threshold": float(threshold),
+        "n_files": len(items),
+        "n_triggers": n_triggers,
+        "detected": detected_total,
+        "missed": n_triggers - detected_total,
+        "false_reject_rate": _ratio(n_triggers - detected_total, n_triggers),
+        "false_accepts": false_accepts,
+        "hours": hours,
+        "false_accepts_per_hour": _ratio(false_accepts, hours),
+        "tolerance": float(tolerance),
+        "refractory": float(refractory),
+    }
+
+
+def clip_errors(
+    items: Sequence[Item],
+    threshold: float,
+    tolerance: float = 1.0,
+    refractory: float = 2.0,
+) -> list[dict[str, Any]]:
+    """Per stream: ``index``, the ``missed`` spans and the ``false_accepts`` times (seconds),
+    for listing what to label or synthesise next."""
+    out = []
+    for index, item in enumerate(items):
+        detected, fa, _ = _item_errors(item, threshold, tolerance, refractory)
+        spans = _check_spans(item[3])
+        out.append(
+            {
+                "index": index,
+                "missed": [spans[k] for k in np.flatnonzero(~detected)],
+                "false_accepts": [float(t) for t in fa],
+            }
+        )
+    return out
+
+
+def default_thresholds(items: Sequence[Item], n: int = 101) -> np.ndarray:
+    """Thresholds for a sweep: a 0..1 grid refined near 1 for sigmoid outputs, otherwise
+    quantiles of the scores; always ending just above the highest score, so the curve reaches
+    "no events at all" (false-reject rate 1, no false accepts)."""
+    parts = [_scores_array(item[0]) for item in items]
+    allv = np.concatenate(parts) if parts else np.zeros(0)
+    if allv.size == 0:
+        return np.linspace(0.0, 1.0, n)
+    lo, hi = float(allv.min()), float(allv.max())
+    if lo >= 0.0 and hi <= 1.0:
+        grid = np.concatenate([np.linspace(0.0, 1.0, n), 1.0 - np.logspace(-1.0, -4.0, 31)])
+        return np.unique(np.concatenate([np.round(grid, 6), [np.nextafter(1.0, 2.0)]]))
+    qs = np.quantile(allv, np.linspace(0.0, 1.0, n))
+    return np.unique(np.concatenate([qs, [np.nextafter(hi, np.inf)]]))
+
+
+def det_curve(
+    items: Sequence[Item],
+    thresholds: Sequence[float] | np.ndarray | None = None,
+    tolerance: float = 1.0,
+    refractory: float = 2.0,
+) -> list[dict[str, Any]]:
+    """The detection-error trade-off: one point per threshold (ascending), each a dict with
+    ``threshold``, ``false_reject_rate``, ``false_accepts_per_hour``, ``false_accepts``,
+    ``missed``."""
+    ths = default_thresholds(items) if thresholds is None else np.asarray(thresholds, float)
+    curve = []
+    for th in np.sort(ths.reshape(-1)):
+        m = trigger_metrics(items, float(th), tolerance, refractory)
+        curve.append(
+            {
+                "threshold": float(th),
+                "false_reject_rate": m["false_reject_rate"],
+                "false_accepts_per_hour": m["false_accepts_per_hour"],
+                "false_accepts": m["false_accepts"],
+                "missed": m["missed"],
+            }
+        )
+    return curve
+
+
+def frr_at_fa_per_hour(curve: Sequence[dict[str, Any]], fa_per_hour: float) -> float | None:
+    """The lowest false-reject rate among curve points with false accepts per hour <=
+    ``fa_per_hour``; None when no point qualifies or the rate is undefined (no triggers)."""
+    ok = [
+        p["false_reject_rate"]
+        for p in curve
+        if p.get("false_accepts_per_hour") is not None
+        and p["false_accepts_per_hour"] <= fa_per_hour
+        and p.get("false_reject_rate") is not None
+    ]
+    return float(min(ok)) if ok else None
+
+
+def threshold_at_fa_per_hour(curve: Sequence[dict[str, Any]], fa_per_hour: float) -> float | None:
+    """The threshold of the point :func:`frr_at_fa_per_hour` picks (lowest such threshold)."""
+    best = frr_at_fa_per_hour(curve, fa_per_hour)
+    if best is None:
+        return None
+    for p in sorted(curve, key=lambda p: p["threshold"]):
+        fa = p.get("false_accepts_per_hour")
+        if fa is not None and fa <= fa_per_hour and p.get("false_reject_rate") == best:
+            return float(p["threshold"])
+    return None
+
+
+# ---------------------------------------------------------------------------- speaker
+
+
+def _trial_arrays(scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray]:
+    s = np.asarray(scores, dtype=np.float64).reshape(-1)
+    lab = np.asarray(labels).reshape(-1)
+    if s.size != lab.size:
+        raise ValueError(f"{s.size} scores but {lab.size} labels")
+    if not np.all(np.isfinite(s)):
+        raise ValueError("scores contain NaN or infinite values")
+    if not np.all(np.isin(lab, (0, 1))):
+        raise ValueError("labels must be 0 (different speakers) or 1 (same speaker)")
+    lab = lab.astype(bool)
+    if not lab.any() or lab.all():
+        kind = "target (label 1)" if not lab.any() else "non-target (label 0)"
+        raise DatasetError(f"the trials hold no {kind} trial; EER and minDCF need both kinds")
+    return s, lab
+
+
+def _error_rates(scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(P_miss, P_fa, thresholds) for "accept when score >= threshold", ties kept together;
+    from accept-all (threshold = lowest score) to reject-all (threshold = +inf)."""
+    s, lab = _trial_arrays(scores, labels)
+    order = np.argsort(s, kind="mergesort")
+    s, lab = s[order], lab[order]
+    n_tar, n_non = lab.sum(), (~lab).sum()
+    miss = np.concatenate(([0], np.cumsum(lab))) / n_tar  # targets below threshold k
+    fa = 1.0 - np.concatenate(([0], np.cumsum(~lab))) / n_non  # non-targets at/above
+    th = np.concatenate((s, [np.inf]))
+    keep = np.concatenate(([True], s[1:] != s[:-1], [True]))  # threshold at each new value
+    return miss[keep], fa[keep], th[keep]
+
+
+def equal_error_rate(scores: Any, labels: Any) -> tuple[float, float]:
+    """``(eer, threshold)``: where the miss and false-alarm rates cross, linearly
+    interpolated between neighbouring thresholds (accept when score >= threshold)."""
+    miss, fa, th = _error_rates(scores, labels)
+    k = int(np.argmax(miss >= fa))  # miss rises 0→1, fa falls 1→0: a crossing exists
+    if k == 0:
+        return float(miss[0]), float(th[0])
+    d0 = fa[k - 1] - miss[k - 1]
+    d1 = miss[k] - fa[k]
+    alpha = d0 / (d0 + d1) if d0 + d1 > 0 else 1.0
+    eer = miss[k - 1] + alpha * (miss[k] - miss[k - 1])
+    t0, t1 = th[k - 1], th[k]
+    threshold = t0 + alpha * (t1 - t0) if np.isfinite(t1) else t0
+    return float(eer), float(threshold)
+
+
+def min_dcf(
+    scores: Any,
+    labels: Any,
+    p_target: float = 0.01,
+    c_miss: float = 1.0,
+    c_fa: float = 1.0,
+) -> float:
+    """Normalised minimum detection cost (NIST SRE / VoxCeleb convention, <= 1)."""
+    if not 0.0 < p_target < 1.0:
+        raise ValueError(f"p_target must be in (0, 1), got {p_target!r}")
+    if c_miss <= 0 or c_fa <= 0:
+        raise ValueError("c_miss and c_fa must be > 0")
+    miss, fa, _ = _error_rates(scores, labels)
+    dcf = c_miss * miss * p_target + c_fa * fa * (1.0 - p_target)
+    c_def = min(c_miss * p_target, c_fa * (1.0 - p_target))
+    return float(dcf.min() / c_def)

@@ -1,0 +1,343 @@
+"""Scoring interface, trigger and speaker evaluation, with a fake detector (energy-based)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lib import cli, evalsets, evaluate, paths
+from lib.audio import write_wav
+from lib.errors import ConfigError, DatasetError
+
+SR = 16000
+
+
+class FakeDetector:
+    """The StreamingDetector contract: one score per 10 ms hop of received audio, the RMS
+    of that hop (x 10, clipped to 1); score i is for the audio up to offset + i * hop with
+    offset = hop (the end of hop i). Carries partial hops between chunks."""
+
+    sample_rate = SR
+    hop_seconds = 0.01
+    offset_seconds = 0.01
+    threshold = 0.5
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.reset()
+
+    def reset(self) -> None:
+        self.buf = np.zeros(0, np.float32)
+
+    def process(self, chunk: np.ndarray) -> np.ndarray:
+        self.calls += 1
+        self.buf = np.concatenate([self.buf, np.asarray(chunk, np.float32)])
+        n = len(self.buf) // 160
+        hops = self.buf[: n * 160].reshape(n, 160)
+        self.buf = self.buf[n * 160 :]
+        return np.minimum(1.0, 10 * np.sqrt((hops**2).mean(axis=1))).astype(np.float32)
+
+
+def clip(seconds: float, bursts: list[tuple[float, float]], amp: float = 0.5) -> np.ndarray:
+    """Near-silence with 1 kHz bursts of peak ``amp`` over ``bursts`` (start, end) seconds."""
+    x = np.full(int(seconds * SR), 1e-3, np.float32)
+    t = np.arange(len(x)) / SR
+    for a, b in bursts:
+        sel = (t >= a) & (t < b)
+        x[sel] = amp * np.sin(2 * np.pi * 1000 * t[sel])
+    return x
+
+
+def labelled_folder(root: Path) -> Path:
+    d = root / "set"
+    d.mkdir()
+    write_wav(d / "a.wav", clip(6.0, [(2.0, 2.5)]), SR)  # trigger, detected
+    (d / "a.txt").write_text("2.000000\t2.500000\tHey Joe!\n3.0\t3.5\tcough\n")
+    # checked, no trigger: a quieter burst (score 0.57) is a false accept at threshold 0.5
+    write_wav(d / "b.wav", clip(4.0, [(1.0, 1.3)], amp=0.08), SR)
+    (d / "b.txt").write_text("")
+    write_wav(d / "c.wav", clip(4.0, []), SR)  # trigger missed (nothing loud)
+    (d / "c.txt").write_text("1.0\t1.5\they joe\n")
+    write_wav(d / "unlabelled.wav", clip(2.0, [(0.5, 0.8)]), SR)  # no sidecar: skipped
+    return d
+
+
+# ---------------------------------------------------------------------------- score
+
+
+def test_score_folder_writes_jsonl_with_offsets(tmp_path):
+    d = tmp_path / "audio"
+    (d / "sub").mkdir(parents=True)
+    write_wav(d / "one.wav", clip(3.0, [(1.0, 1.2)]), SR)
+    write_wav(d / "sub" / "two.wav", clip(2.5, []), SR)
+    out = tmp_path / "scores.jsonl"
+    summary = evaluate.score_folder(d, out, detector=FakeDetector(), progress=False)
+    assert summary["files"] == 2 and summary["skipped"] == []
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["file"] for r in lines] == ["one.wav", "sub/two.wav"]
+    assert set(lines[0]) == {"file", "hop_seconds", "offset_seconds", "scores"}
+    assert lines[0]["hop_seconds"] == 0.01 and lines[0]["offset_seconds"] == 0.01
+    assert len(lines[0]["scores"]) == 300 and len(lines[1]["scores"]) == 250
+    s = np.asarray(lines[0]["scores"])
+    first = int(np.flatnonzero(s > 0.5)[0])
+    # the burst starts at 1.00 s: the first loud hop ends at offset + i * hop = 1.01 s
+    assert lines[0]["offset_seconds"] + first * lines[0]["hop_seconds"] == pytest.approx(1.01)
+    assert evaluate.read_scores(out)[0]["scores"].dtype == np.float32
+
+
+def test_scores_do_not_depend_on_chunking(tmp_path):
+    path = tmp_path / "x.wav"
+    write_wav(path, clip(5.0, [(1.0, 1.5), (3.3, 3.4)]), SR)
+    a = evaluate.score_file(path, FakeDetector(), chunk_seconds=1.0).scores
+    b = evaluate.score_file(path, FakeDetector(), chunk_seconds=0.137).scores
+    np.testing.assert_array_equal(a, b)
+
+
+def test_unreadable_audio_is_listed_and_skipped(tmp_path):
+    d = tmp_path / "audio"
+    d.mkdir()
+    write_wav(d / "good.wav", clip(1.0, []), SR)
+    (d / "broken.wav").write_bytes(b"RIFF\x00\x00\x00\x00WAVEjunk")
+    (d / "empty.flac").write_bytes(b"")
+    summary = evaluate.score_folder(d, tmp_path / "s.jsonl", detector=FakeDetector(),
+                                    progress=False)  # fmt: skip
+    assert summary["files"] == 1
+    assert sorted(s["file"] for s in summary["skipped"]) == ["broken.wav", "empty.flac"]
+    assert len((tmp_path / "s.jsonl").read_text().splitlines()) == 1
+
+
+# ---------------------------------------------------------------------------- trigger evaluation
+
+
+def test_evaluate_trigger_on_labelled_folder(tmp_path):
+    d = labelled_folder(tmp_path)
+    m = evaluate.evaluate_trigger(d, detector=FakeDetector())
+    at = m["at_model_threshold"]
+    assert at["n_files"] == 3 and at["n_triggers"] == 2
+    assert at["missed"] == 1 and at["false_reject_rate"] == 0.5
+    assert at["false_accepts"] == 1
+    assert at["hours"] == pytest.approx(14.0 / 3600)
+    assert at["false_accepts_per_hour"] == pytest.approx(3600 / 14.0)
+    assert m["unlabelled"] == ["unlabelled.wav"] and m["ignored_labels"] == 1
+    assert m["threshold"] == 0.5 and set(m["frr_at_fa_per_hour"]) == {"0.5", "0.2", "0.1"}
+    assert m["frr_at_fa_per_hour"]["0.5"] == 0.5  # high thresholds: no FA, a's trigger kept
+    assert any(p["threshold"] == 0.5 for p in m["det"])
+    json.dumps(m)  # JSON-serialisable (None for undefined values)
+    scored, _ = evaluate.score_labelled([d], detector=FakeDetector())
+    errors = evaluate.clip_errors(scored, 0.5)
+    assert {e["file"] for e in errors} == {"b.wav", "c.wav"}
+
+
+def test_malformed_labels_are_reported_with_line_numbers(tmp_path):
+    d = labelled_folder(tmp_path)
+    (d / "b.txt").write_text("0.5\t1.0\they joe\nbanana\n")
+    with pytest.raises(DatasetError, match=r"b\.txt.*line 2"):
+        evaluate.evaluate_trigger(d, detector=FakeDetector())
+
+
+def test_folder_without_labels_is_an_error(tmp_path):
+    d = tmp_path / "raw"
+    d.mkdir()
+    write_wav(d / "x.wav", clip(1.0, []), SR)
+    with pytest.raises(DatasetError, match="label file"):
+        evaluate.evaluate_trigger(d, detector=FakeDetector())
+
+
+def test_cli_score_and_evaluate(tmp_path, monkeypatch, capsys):
+    d = labelled_folder(tmp_path)
+    monkeypatch.setattr(evaluate, "load_trigger_model", lambda name=None: object())
+    monkeypatch.setattr(evaluate, "make_detector", lambda model: FakeDetector())
+    monkeypatch.setattr(evaluate, "model_info", lambda model: {"name": "fake", "threshold": 0.5})
+    out = tmp_path / "s.jsonl"
+    assert cli.main(["score", "--out", str(out), "--no-progress", str(d)]) == 0
+    assert json.loads(capsys.readouterr().out)["files"] == 4
+    assert len(out.read_text().splitlines()) == 4
+    mfile = tmp_path / "m.json"
+    argv = ["evaluate", "trigger", "--data", str(d), "--out", str(mfile), "--no-progress"]
+    assert cli.main(argv) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["at_model_threshold"]["n_triggers"] == 2
+    assert json.loads(mfile.read_text())["at_model_threshold"]["missed"] == 1
+    # an error the user can act on: one line, exit 1
+    assert cli.main(["evaluate", "trigger", "--data", str(tmp_path / "nowhere")]) == 1
+    assert "not found" in capsys.readouterr().err
+
+
+def test_choose_model_and_record_choice(tmp_path):
+    curve_a = [{"threshold": 0.5, "false_reject_rate": 0.2, "false_accepts_per_hour": 0.4}]
+    curve_b = [
+        {"threshold": 0.3, "false_reject_rate": 0.05, "false_accepts_per_hour": 1.0},
+        {"threshold": 0.7, "false_reject_rate": 0.1, "false_accepts_per_hour": 0.3},
+    ]
+    results = {
+        "a": {"det": curve_a, "threshold": 0.5, "at_model_threshold": {"false_reject_rate": 0.2}},
+        "b": {"det": curve_b, "threshold": 0.5, "at_model_threshold": {"false_reject_rate": 0.1}},
+    }
+    assert evaluate.choose_model(results, 0.5) == ("b", 0.7)
+    assert evaluate.choose_model({}, 0.5) is None
+    # a tie at the target goes to the lower curve at larger budgets
+    never = [{"threshold": 0.9, "false_reject_rate": 1.0, "false_accepts_per_hour": 0.0}]
+    tie = {
+        "c": {"det": never + [{"threshold": 0.2, "false_reject_rate": 0.5,
+                               "false_accepts_per_hour": 8.0}],
+              "threshold": 0.5, "at_model_threshold": {"false_reject_rate": 0.1}},
+        "d": {"det": never + [{"threshold": 0.2, "false_reject_rate": 0.4,
+                               "false_accepts_per_hour": 4.0}],
+              "threshold": 0.5, "at_model_threshold": {"false_reject_rate": 0.9}},
+    }  # fmt: skip
+    assert evaluate.choose_model(tie, 0.5) == ("d", 0.9)
+
+    cards = pytest.importorskip("lib.trigger.cards")
+    src = tmp_path / "shipped" / "m1"
+    src.mkdir(parents=True)
+    card = {f: {} if f in ("features", "architecture", "datasets", "metrics") else None
+            for f in cards.REQUIRED_FIELDS}  # fmt: skip
+    card.update(name="m1", threshold=0.5)
+    cards.write_card(src, card)
+    before = (src / cards.CARD).read_text()
+    target = evaluate.record_choice(src, 0.7, {"frr_at_0.5_fa_per_hour": 0.1}, copy=True)
+    assert target == paths.checkpoints_dir() / "selections" / "trigger" / "m1"
+    assert (src / cards.CARD).read_text() == before  # the original card is untouched
+    assert cards.read_card(target)["threshold"] == 0.7
+    assert cards.read_card(target)["evaluation"] == {"frr_at_0.5_fa_per_hour": 0.1}
+
+
+SHIPPED = paths.PROJ_ROOT / "checkpoints" / "trigger" / "hey_joe"
+
+
+@pytest.mark.skipif(not (SHIPPED / "model_card.json").is_file(), reason="no shipped model yet")
+def test_shipped_model_scores_through_the_streaming_detector(tmp_path):
+    d = labelled_folder(tmp_path)
+    m = evaluate.evaluate_trigger(d, model=SHIPPED)
+    assert m["model"]["name"] and m["at_model_threshold"]["n_triggers"] == 2
+    assert m["ms_per_audio_second"] > 0
+
+
+# ---------------------------------------------------------------------------- speaker
+
+
+def test_evaluate_speaker_with_injected_embeddings(tmp_path):
+    voices = {"a": [1.0, 0.0, 0.0], "b": [0.0, 1.0, 0.0], "c": [0.6, 0.0, 0.8]}
+    calls: list[str] = []
+
+    def embed(path: Path) -> np.ndarray:
+        calls.append(path.name)
+        if path.name.startswith("bad"):
+            raise OSError(f"{path}: cannot read")
+        rng = np.random.default_rng(len(path.name) + ord(path.name[-5]))
+        return np.asarray(voices[path.name[0]]) + 0.05 * rng.standard_normal(3)
+
+    trials = tmp_path / "trials.txt"
+    trials.write_text(
+        "1 a1.wav a2.wav\n1 b1.wav b2.wav\n0 a1.wav b1.wav\n0 a2.wav c1.wav\n"
+        "1 c1.wav c2.wav\n0 b2.wav c2.wav\n1 a1.wav bad.wav\n"
+    )
+    m = evaluate.evaluate_speaker(trials, tmp_path, embed=embed)
+    assert m["n_trials"] == 6 and m["n_target"] == 3
+    assert m["eer"] == 0.0 and m["min_dcf"] == 0.0
+    assert sorted(calls) == sorted({"a1.wav", "a2.wav", "b1.wav", "b2.wav", "c1.wav", "c2.wav",
+                                    "bad.wav"})  # fmt: skip
+    assert m["skipped"][0]["file"] == "bad.wav"
+
+
+def test_malformed_trials_are_reported(tmp_path):
+    trials = tmp_path / "trials.txt"
+    trials.write_text("1 a.wav b.wav\n2 a.wav c.wav\nonly-two fields\n")
+    with pytest.raises(DatasetError, match=r"(?s)line 2.*line 3"):
+        evaluate.read_trials(trials)
+
+
+# ---------------------------------------------------------------------------- sets and config
+
+
+def test_evalsets_from_a_tiny_corpus(tmp_path):
+    from lib import corpus
+
+    raw = tmp_path / "raw"
+    recs = []
+    for i, (kind, text) in enumerate([("activate", "hey joe"), ("negative", "hey joey"),
+                                       ("negative", "hello"), ("background", "")]):  # fmt: skip
+        rel = f"{corpus.KIND_DIRS[kind]}/festival-{i:016x}.wav"
+        seconds = 10.0 if kind == "background" else 0.6
+        rng = np.random.default_rng(i)
+        write_wav(raw / rel, 0.1 * rng.standard_normal(int(seconds * SR)).astype(np.float32), SR)
+        recs.append(corpus.ClipRecord(rel, kind, "x", text, "festival", "kal", "", 1.0, None,
+                                      "dev", SR, seconds))  # fmt: skip
+    corpus.write_manifest(recs, raw)
+    neg = evalsets.make_long_negatives(0.5, tmp_path / "neg", seed=1, file_minutes=0.2,
+                                       raw_dir=raw)  # fmt: skip
+    wavs = sorted(neg.glob("*.wav"))
+    assert len(wavs) == 3 and evalsets.set_seconds(neg) == pytest.approx(30.0)
+    assert all(w.with_suffix(".txt").read_text() == "" for w in wavs)
+    mtimes = [w.stat().st_mtime_ns for w in wavs]
+    evalsets.make_long_negatives(0.5, neg, seed=1, file_minutes=0.2, raw_dir=raw)
+    assert [w.stat().st_mtime_ns for w in wavs] == mtimes  # reused, not remade
+    # a smaller request sets files aside (outside the folder) and takes them back later
+    evalsets.make_long_negatives(0.2, neg, seed=1, file_minutes=0.2, raw_dir=raw)
+    assert len(list(neg.glob("*.wav"))) == 1
+    evalsets.make_long_negatives(0.5, neg, seed=1, file_minutes=0.2, raw_dir=raw)
+    assert [w.stat().st_mtime_ns for w in wavs] == mtimes
+    dev = evalsets.make_trigger_devset(6, tmp_path / "dev", seed=2, clip_seconds=4.0,
+                                       trigger_fraction=1.0, raw_dir=raw)  # fmt: skip
+    labels = [w.with_suffix(".txt").read_text() for w in sorted(dev.glob("*.wav"))]
+    assert len(labels) == 6 and all("hey joe" in t for t in labels)
+    # the long negatives give false accepts only; the dev set's triggers are counted
+    m = evaluate.evaluate_trigger([dev, neg], detector=FakeDetector())
+    assert m["at_model_threshold"]["n_triggers"] >= 6
+    assert m["at_model_threshold"]["hours"] == pytest.approx(54.0 / 3600)
+
+
+def test_evaluate_config_loads_and_checks_ranges():
+    from lib import config
+
+    cfg = config.load_config("evaluate", "quick")
+    assert cfg.long_negative_minutes < 60 and "long_negatives" in cfg.eval_sets
+    assert config.load_config("evaluate", "full").long_negative_minutes >= 60
+    with pytest.raises(ConfigError, match="refractory_seconds"):
+        config.load_config("evaluate", "quick", {"refractory_seconds": -1.0})
+
+
+@pytest.mark.slow
+def test_notebook_05_runs_headless_in_quick_profile():
+    from lib import runs
+
+    run_dir = runs.execute("05_evaluate", {}, profile="quick", progress=False)
+    assert runs.missing_run_files(run_dir) == []
+    assert "n_models" in json.loads((run_dir / "metrics.json").read_text())
+
+
+def test_untrained_real_model_through_the_streaming_detector(tmp_path):
+    """The real lib.trigger path (load_model → StreamingDetector), with an untrained model."""
+    pytest.importorskip("tensorflow")
+    tmodel = pytest.importorskip("lib.trigger.model")
+    from lib import config
+    from lib.features import FeatureConfig
+    from lib.trigger import cards
+
+    arch = config.load_config("trigger", "quick").arch()
+    fc = FeatureConfig()
+    d = paths.checkpoints_dir() / "trigger" / "untrained"
+    d.mkdir(parents=True)
+    keras_model = tmodel.build_model(arch, fc.n_bins, seed=0)
+    keras_model.save(d / cards.MODEL_FILE)
+    hop, off = tmodel.output_timing(fc, arch)
+    card = {f: {} if f in ("features", "architecture", "datasets", "metrics") else None
+            for f in cards.REQUIRED_FIELDS}  # fmt: skip
+    card.update(name="untrained", trigger_phrase="hey joe", architecture=arch.to_dict(),
+                features=fc.to_dict(), threshold=0.5, model_file=cards.MODEL_FILE,
+                n_parameters=tmodel.count_parameters(keras_model),
+                output={"hop_seconds": hop, "offset_seconds": off})  # fmt: skip
+    cards.write_card(d, card)
+    folder = labelled_folder(tmp_path)
+    m = evaluate.evaluate_trigger(folder, model="untrained")
+    assert m["model"]["name"] == "untrained" and m["model"]["params"] > 0
+    assert m["at_model_threshold"]["n_triggers"] == 2 and m["ms_per_audio_second"] > 0
+    out = tmp_path / "s.jsonl"
+    evaluate.score_folder(folder, out, model=str(d), progress=False)
+    rows = evaluate.read_scores(out)
+    assert rows[0]["hop_seconds"] == pytest.approx(hop)
+    assert rows[0]["offset_seconds"] == pytest.approx(off)
+    assert len(rows[0]["scores"]) == pytest.approx(6.0 / hop, abs=3)
