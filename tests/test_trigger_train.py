@@ -1,0 +1,201 @@
+"""Training: data mixing, model-rate labels, checkpoints and resume, model cards, bad input."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import numpy as np
+import pytest
+
+from lib import config, paths, runs
+from lib.errors import ConfigError
+from lib.trigger import cards, load_model
+from lib.trigger import train as tr
+from lib.trigger.testing import toy_dataset
+
+
+@pytest.fixture(scope="module")
+def toy_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Tiny datasets built once per module (2 s examples of chirps over noise)."""
+    root = tmp_path_factory.mktemp("toydata")
+    old = os.environ.get("HEYJOE_DATA_DIR")
+    os.environ["HEYJOE_DATA_DIR"] = str(root)
+    try:
+        toy_dataset("toy_train", 24, seed=0)
+        toy_dataset("toy_more", 8, seed=5)
+        toy_dataset("toy_dev", 8, seed=1)
+        toy_dataset("toy_mel20", 8, seed=2, n_mels=20)
+    finally:
+        if old is None:
+            os.environ.pop("HEYJOE_DATA_DIR", None)
+        else:
+            os.environ["HEYJOE_DATA_DIR"] = old
+    return root / "datasets"
+
+
+@pytest.fixture
+def datasets(toy_data: Path) -> Path:
+    dest = paths.datasets_dir()
+    shutil.copytree(toy_data, dest, dirs_exist_ok=True)
+    return dest
+
+
+def _cfg(**changes) -> tr.TriggerConfig:
+    base = {"model_name": "toy", "datasets": {"toy_train": 1.0}, "dev_dataset": "toy_dev",
+            "architecture": "tiny", "epochs": 2, "batch_size": 4, "steps_per_epoch": 3,
+            "verbose": 0}  # fmt: skip
+    merged = {**base, **changes}
+    cfg = config.load_config("trigger", "quick", {k: v for k, v in merged.items() if v is not None})
+    nones = {k: None for k, v in merged.items() if v is None}  # load_config skips None values
+    nones.setdefault("parent", merged.get("parent"))  # the quick profile's parent: not here
+    return dataclasses.replace(cfg, **nones)
+
+
+def test_config_checks_and_profiles() -> None:
+    full = config.load_config("trigger", "full")
+    quick = config.load_config("trigger", "quick")
+    assert quick.epochs <= full.epochs and quick.eval_negative_minutes < full.eval_negative_minutes
+    with pytest.raises(ConfigError, match="dropout.*RATE"):
+        config.load_config("trigger", "quick", {"dropout": 1.0})
+    with pytest.raises(ConfigError, match="proportions must be positive"):
+        config.load_config("trigger", "quick", {"datasets": {"a": 0.0}})
+    with pytest.raises(ConfigError, match="unknown architecture"):
+        config.load_config("trigger", "quick", {"architecture": "huge"})
+
+
+def test_epoch_plan_mixes_datasets_by_proportion_and_depends_on_seed_and_epoch(datasets) -> None:
+    data = tr.TrainingData({"toy_train": 0.75, "toy_more": 0.25}, 0.36)
+    plan = data.plan(seed=3, epoch=0, n=400)
+    share = np.mean(plan[:, 0] == 1)
+    assert 0.18 < share < 0.32
+    assert plan[plan[:, 0] == 1, 1].max() < 8 and plan[plan[:, 0] == 0, 1].max() < 24
+    np.testing.assert_array_equal(plan, tr.TrainingData({"toy_train": 0.75, "toy_more": 0.25},
+                                                        0.36).plan(3, 0, 400))  # fmt: skip
+    assert not np.array_equal(plan, data.plan(3, 1, 400))
+    assert not np.array_equal(plan, data.plan(4, 0, 400))
+
+
+def test_labels_are_regenerated_at_the_model_output_rate(datasets) -> None:
+    from lib.datasets import open_dataset
+
+    data = tr.TrainingData({"toy_train": 1.0}, 0.36)
+    ds = open_dataset("toy_train")
+    x, y = data.gather(np.array([[0, 0], [0, 1]]))
+    assert x.shape == (2, 198, 40) and y.shape == (2, 50, 1)  # 2 s: ceil(198 / 4) steps
+    assert data.label_ones == 9  # 0.36 s at 25 steps per second
+    events = [e for e in ds.events(0) if e.kind == "activate"]
+    ones = np.flatnonzero(y[0, :, 0])
+    assert ones[0] == int(events[0].end_s / 0.04)
+    assert len(ones) <= 9 * len(events)
+
+
+def test_feature_settings_must_match_naming_the_dataset(datasets) -> None:
+    with pytest.raises(
+        cards.ModelError, match=r"dataset 'toy_mel20'.*n_mels \(model 40, data 20\)"
+    ):
+        tr.TrainingData({"toy_train": 0.5, "toy_mel20": 0.5}, 0.36)
+
+
+class _Interrupt(keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+        if epoch == 1:
+            raise KeyboardInterrupt
+
+
+def test_train_card_logs_and_interrupted_then_resumed_equals_uninterrupted(datasets) -> None:
+    straight = tr.train(_cfg(model_name="straight", epochs=2))
+    card = cards.read_card(straight.model_dir)
+    for key in ("parent", "datasets", "epochs", "batch_size", "learning_rate", "seed",
+                "trained_on", "metrics", "trigger_phrase", "features", "threshold"):  # fmt: skip
+        assert key in card
+    assert card["datasets"] == {"toy_train": 1.0} and card["epochs"] == 2
+    assert card["trained_on"]["hostname"] and card["n_parameters"] > 0
+    assert straight.model_dir == paths.checkpoints_dir() / "trigger" / "straight"
+    h = straight.history
+    assert len(h["loss"]) == 2 and len(h["val_pr_auc"]) == 2
+    assert all(len(h[k]) == 2 for k in ("data_seconds", "step_seconds", "epoch_seconds"))
+    assert (straight.work_dir / "training_log.csv").is_file()
+
+    with pytest.raises(KeyboardInterrupt):
+        tr.train(_cfg(model_name="broken", epochs=2), callbacks=[_Interrupt()])
+    state = json.loads((tr.work_dir("broken") / "state.json").read_text())
+    assert state["epochs_done"] == 1
+    resumed = tr.train(_cfg(model_name="broken", epochs=2))
+    assert resumed.resumed_from == 1
+    a = load_model("straight").keras_model.get_weights()
+    b = load_model("broken").keras_model.get_weights()
+    for wa, wb in zip(a, b, strict=True):
+        np.testing.assert_allclose(wa, wb, atol=1e-5)
+    np.testing.assert_allclose(resumed.history["loss"], straight.history["loss"], rtol=1e-4)
+
+
+def test_fine_tune_reports_transfer_and_parent_features_must_match(datasets) -> None:
+    tr.train(_cfg(model_name="base", epochs=1, dev_dataset=None))
+    child = tr.train(_cfg(model_name="kid", epochs=1, parent="base", dev_dataset=None))
+    assert set(child.transfer_report["loaded"]) >= {"conv", "gru1", "out"}
+    card = cards.read_card(child.model_dir)
+    assert card["parent"] == "base" and card["transfer"]["loaded"]
+    assert "└── kid" in cards.lineage_tree()
+    with pytest.raises(cards.ModelError, match=r"dataset 'toy_mel20'.*parent model 'base'"):
+        tr.train(_cfg(model_name="x", datasets={"toy_mel20": 1.0}, dev_dataset=None,
+                      parent="base"))  # fmt: skip
+
+
+def test_train_trigger_command_writes_model_and_run_record(datasets, capsys) -> None:
+    from lib import cli
+
+    args = ["train-trigger", "--profile", "quick", "-p", "model_name", "cli_model",
+            "-p", "datasets", "{toy_train: 1.0}", "-p", "dev_dataset", "toy_dev",
+            "-p", "epochs", "1", "-p", "steps_per_epoch", "1", "-p", "batch_size", "2"]  # fmt: skip
+    assert cli.main(args) == 0
+    model_dir = Path(capsys.readouterr().out.strip().splitlines()[-1])
+    assert model_dir == paths.checkpoints_dir() / "trigger" / "cli_model"
+    card = cards.read_card(model_dir)
+    assert card["parent"] == "activate_base" and card["transfer"]["loaded"]  # quick profile
+    for name in ("params.yaml", "environment.json", "metrics.json", "run.log",
+                 "training_log.csv"):  # fmt: skip
+        assert (model_dir / "run" / name).is_file(), name
+    assert cli.main(["train-trigger", "-p", "dropout", "1.5"]) == 2
+    assert "dropout" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_training_benchmark_quick_prints_one_json_line() -> None:
+    out = subprocess.run(
+        [sys.executable, str(paths.PROJ_ROOT / "benchmarks" / "training.py"), "--quick"],
+        capture_output=True, text=True, timeout=300, env={**os.environ},
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    assert figures["benchmark"] == "training" and figures["examples_per_second"] > 0
+
+
+@pytest.mark.slow
+def test_streaming_benchmark_quick_prints_one_json_line() -> None:
+    out = subprocess.run(
+        [sys.executable, str(paths.PROJ_ROOT / "benchmarks" / "streaming.py"), "--quick"],
+        capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    assert figures["ours_ms_per_audio_second"] > 0
+    assert "openwakeword" in figures
+
+
+@pytest.mark.slow
+def test_notebook_03_runs_headless_in_quick_profile() -> None:
+    run_dir = runs.execute("03_train_trigger", {}, profile="quick", tag="test", progress=False)
+    assert runs.missing_run_files(run_dir) == []
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["n_parameters"] > 0 and metrics["epochs"] >= 1
+    model_dir = Path(metrics["model_dir"])
+    assert model_dir.is_relative_to(paths.checkpoints_dir())
+    assert (model_dir / "run" / "params.yaml").is_file()
+    assert (run_dir / "figures" / "training_curves.png").is_file()
