@@ -1,0 +1,41 @@
+"""The speaker benchmarks run in their quick mode and end with one JSON line of figures."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+from lib import paths
+
+
+def run_benchmark(name: str, *args: str) -> dict:
+    done = subprocess.run(
+        [sys.executable, str(paths.PROJ_ROOT / "benchmarks" / name), "--quick", *args],
+        capture_output=True, text=True, timeout=600, env={**os.environ},
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+@pytest.mark.slow
+def test_speaker_batches_benchmark_quick() -> None:
+    figures = run_benchmark("speaker_batches.py")
+    assert figures["ours_numpy_batch_ms"] > 0 and figures["seed_style_batch_ms"] > 0
+    assert figures["speedup_vs_seed_style"] > 1
+    assert figures["train_step_ms"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(
+    not (paths.PROJ_ROOT / "checkpoints" / "speaker" / "default" / "model.keras").is_file(),
+    reason="no shipped speaker model",
+)
+def test_speaker_quality_benchmark_quick() -> None:
+    figures = run_benchmark("speaker_quality.py", "--utterances", "8")
+    assert 0 <= figures["ours_eer"] <= 1
+    assert figures["ours_ms_per_audio_second"] > 0
+    assert figures["trials"] == 28

@@ -1,0 +1,214 @@
+"""Speaker database layouts, splits, bad input, the feature cache and triplet batches."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from lib.errors import ConfigError, DatasetError
+from lib.features import FeatureConfig
+from lib.speaker import batches, cache, database
+from lib.speaker.settings import SpeakerConfig
+
+SR = 16000
+
+
+def voice(rng: np.random.Generator, f0: float, seconds: float) -> np.ndarray:
+    """A toy 'speaker': a harmonic buzz at ``f0`` with a little noise."""
+    t = np.arange(int(seconds * SR)) / SR
+    x = sum(np.sin(2 * np.pi * f0 * k * t) / k for k in range(1, 6))
+    x = x * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t) ** 2) + 0.05 * rng.standard_normal(len(t))
+    return (0.3 * x / np.max(np.abs(x))).astype(np.float32)
+
+
+def make_tree(root, layout: str, speakers: dict[str, int], seconds: float = 1.5, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    for k, (spk, n) in enumerate(speakers.items()):
+        for i in range(n):
+            if layout == "folders":
+                path = root / spk / f"u{i}.wav"
+            elif layout == "librispeech":
+                path = root / spk / f"{100 + i % 2}" / f"{spk}-{100 + i % 2}-{i:04d}.flac"
+            else:
+                path = root / spk / f"vid{i % 2}" / f"{i:05d}.wav"
+            path.parent.mkdir(parents=True, exist_ok=True)
+            sf.write(path, voice(rng, 90 + 37 * k, seconds + 0.1 * i), SR)
+    return root
+
+
+CFG = SpeakerConfig(dev_fraction=0.25, test_fraction=0.0, crop_seconds=0.5)
+
+
+@pytest.mark.parametrize("layout", ["folders", "librispeech", "voxceleb"])
+def test_each_layout_is_read_as_it_comes(tmp_path, layout) -> None:
+    root = make_tree(tmp_path / "db", layout, {"s1": 3, "s2": 3, "s3": 2})
+    if layout == "librispeech":
+        (root / "s1" / "100" / "s1-100.trans.txt").write_text("0000 HELLO\n")
+    db = database.build_manifest(root, "t", CFG, layout=layout)
+    assert db.speakers() == ["s1", "s2", "s3"]
+    assert len(db.utterances) == 8
+    assert (db.dir / "manifest.csv").is_file() and (db.dir / "database.json").is_file()
+    again = database.read_manifest("t")
+    assert [u.path for u in again.utterances] == [u.path for u in db.utterances]
+    auto = database.build_manifest(root, "t2", CFG, layout="auto")
+    assert len(auto.utterances) == 8
+
+
+def test_split_is_deterministic_speaker_disjoint_and_stable_when_speakers_are_added(
+    tmp_path,
+) -> None:
+    speakers = {f"spk{i:02d}": 2 for i in range(20)}
+    root = make_tree(tmp_path / "db", "folders", speakers, seconds=0.3)
+    db = database.build_manifest(root, "t", CFG)
+    split = {u.speaker: u.split for u in db.utterances}
+    for u in db.utterances:  # speaker-disjoint: every utterance of a speaker in one split
+        assert split[u.speaker] == u.split
+    assert {"train", "dev"} <= set(split.values())
+    make_tree(tmp_path / "db", "folders", {"newcomer": 2}, seconds=0.3, seed=5)
+    db2 = database.build_manifest(root, "t", CFG)
+    assert {u.speaker: u.split for u in db2.utterances if u.speaker != "newcomer"} == split
+
+
+def test_bad_speakers_are_skipped_and_listed(tmp_path) -> None:
+    root = make_tree(tmp_path / "db", "folders", {"a": 2, "b": 2, "solo": 1})
+    (root / "empty").mkdir()
+    sf.write(root / "stray.wav", np.zeros(1600, np.float32), SR)
+    (root / "a" / "broken.wav").write_bytes(b"RIFF0000WAVEjunk")
+    db = database.build_manifest(root, "t", CFG)
+    assert db.speakers() == ["a", "b"]
+    reasons = dict(db.skipped)
+    assert "only 1 utterance" in reasons["solo/"]
+    assert "empty" in reasons["empty/"]
+    assert "speaker folder" in reasons["stray.wav"]
+    assert "unreadable" in reasons["a/broken.wav"]
+
+
+def test_fewer_than_two_speakers_is_refused(tmp_path) -> None:
+    root = make_tree(tmp_path / "db", "folders", {"a": 3, "b": 1})
+    with pytest.raises(DatasetError, match="at least 2 speakers"):
+        database.build_manifest(root, "t", CFG)
+    (tmp_path / "void").mkdir()
+    with pytest.raises(DatasetError, match="at least 2 speakers"):
+        database.build_manifest(tmp_path / "void", "t", CFG)
+
+
+def test_shift_changes_pitch_and_length_together() -> None:
+    x = voice(np.random.default_rng(0), 100, 1.0)
+    up = database.shift_audio(x, SR, 3.0)
+    assert len(up) == pytest.approx(len(x) / 2 ** (3 / 12), rel=0.01)
+    assert database.shift_audio(x, SR, 0.0) is not None
+
+
+@pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="espeak-ng not installed")
+def test_synthetic_bootstrap_is_idempotent_and_reserves_festival_for_dev(tmp_path) -> None:
+    cfg = dataclasses.replace(
+        CFG, espeak_voices=("en-us",), espeak_variants=("m1", "f2"), flite_voices=(),
+        festival_voices=(), shift_semitones=(0.0, 3.0), utterances_per_speaker=2,
+        test_fraction=0.0,
+    )  # fmt: skip
+    db = database.bootstrap_synthetic(cfg, root=tmp_path / "syn")
+    assert len(db.speakers()) == 4 and len(db.utterances) == 8
+    assert all(u.split == "train" for u in db.utterances)
+    mtimes = {p: p.stat().st_mtime_ns for p in (tmp_path / "syn").rglob("*.wav")}
+    db2 = database.bootstrap_synthetic(cfg, root=tmp_path / "syn")
+    assert {p: p.stat().st_mtime_ns for p in (tmp_path / "syn").rglob("*.wav")} == mtimes
+    assert db2.fingerprint() == db.fingerprint()
+    voices = database.plan_voices(dataclasses.replace(cfg, festival_voices=("kal_diphone",)))
+    assert {v.split for v in voices if v.engine == "festival"} == {"dev"}
+
+
+# ---------------------------------------------------------------------------- cache
+
+
+def tiny_db(tmp_path, speakers=None, seconds=1.5):
+    root = make_tree(tmp_path / "db", "folders", speakers or {f"s{i}": 3 for i in range(4)},
+                     seconds)  # fmt: skip
+    return database.build_manifest(root, "tiny", dataclasses.replace(CFG, dev_fraction=0.0))
+
+
+def test_cache_is_computed_once_compact_and_checked(tmp_path) -> None:
+    db = tiny_db(tmp_path)
+    fc = FeatureConfig(n_mels=64)
+    c = cache.build_cache(db, fc)
+    assert c.features.dtype == np.float16 and c.features.shape[1] == 64
+    assert len(c) == len(db.utterances)
+    assert sum(e.frames for e in c.entries) == c.features.shape[0]
+    stamp = (c.dir / "features.npy").stat().st_mtime_ns
+    c2 = cache.build_cache(db, fc)
+    assert (c2.dir / "features.npy").stat().st_mtime_ns == stamp  # reused, not recomputed
+    with pytest.raises(ConfigError, match="n_mels: cache 64 vs model 40"):
+        cache.load_cache(c.dir, expect=FeatureConfig(n_mels=40))
+    c3 = cache.build_cache(db, FeatureConfig(n_mels=32))  # other settings: rebuilt
+    assert c3.features.shape[1] == 32
+
+
+def test_sampler_skips_short_utterances_and_refuses_too_few_speakers(tmp_path) -> None:
+    fc = FeatureConfig(n_mels=64)
+    feats = {
+        "a": [200, 220, 50],  # one too short for a crop of 100
+        "b": [150, 300],
+        "c": [300, 40],  # only one long enough: speaker dropped
+    }
+    rng = np.random.default_rng(0)
+    utts = [(f"{s}/{i}", s, "train", rng.standard_normal((n, 64)))
+            for s, ns in feats.items() for i, n in enumerate(ns)]  # fmt: skip
+    c = cache.write_cache(tmp_path / "c", utts, fc)
+    sampler = batches.TripletSampler(c, "train", crop_frames=100)
+    assert sampler.speakers == ["a", "b"]
+    skipped = dict(sampler.skipped)
+    assert "shorter than a crop" in skipped["a/2"] and "c/" in skipped
+    with pytest.raises(DatasetError, match="need at least 2"):
+        batches.TripletSampler(c, "train", crop_frames=250)
+
+
+def test_triplets_are_valid_deterministic_and_crops_in_bounds(tmp_path) -> None:
+    fc = FeatureConfig(n_mels=8)
+    rng = np.random.default_rng(1)
+    utts = [(f"s{k}/{i}", f"s{k}", "train", rng.standard_normal((120 + 10 * i, 8)))
+            for k in range(5) for i in range(3)]  # fmt: skip
+    c = cache.write_cache(tmp_path / "c", utts, fc)
+    sampler = batches.TripletSampler(c, "train", crop_frames=100)
+    t = sampler.triplets(np.random.default_rng(3), 200)
+    spk = np.array([e.speaker for e in c.entries])
+    assert np.all(spk[t[:, 0]] == spk[t[:, 1]]) and np.all(t[:, 0] != t[:, 1])
+    assert np.all(spk[t[:, 0]] != spk[t[:, 2]])
+    assert np.array_equal(t, sampler.triplets(np.random.default_rng(3), 200))
+    ids = t.T.reshape(-1)
+    starts = sampler.crop_starts(np.random.default_rng(0), ids)
+    ends = starts + 100
+    assert np.all(starts >= sampler.starts[ids])
+    assert np.all(ends <= sampler.starts[ids] + sampler.frames[ids])
+
+
+def test_semi_hard_negative_comes_from_the_table(tmp_path) -> None:
+    fc = FeatureConfig(n_mels=8)
+    rng = np.random.default_rng(1)
+    utts = [(f"s{k}/{i}", f"s{k}", "train", rng.standard_normal((120, 8)))
+            for k in range(4) for i in range(2)]  # fmt: skip
+    c = cache.write_cache(tmp_path / "c", utts, fc)
+    s = batches.TripletSampler(c, "train", 100, margin=0.1, hard_negative_fraction=1.0,
+                               hard_candidates=64)  # fmt: skip
+    emb = np.zeros((8, 3), np.float32)
+    emb[:, 2] = 1.0  # everything far from s0 ...
+    emb[0] = emb[1] = [1, 0, 0]  # s0's two utterances
+    emb[6] = [0.95, 0.312, 0]  # ... except utterance 6 (speaker s3): semi-hard for s0
+    s.set_table(np.arange(8), emb)
+    assert s._hard_negative(np.random.default_rng(0), 0, 1, fallback=4) == 6
+
+
+def test_tf_data_batches_equal_numpy_crops(tmp_path) -> None:
+    fc = FeatureConfig(n_mels=8)
+    rng = np.random.default_rng(2)
+    utts = [(f"s{k}/{i}", f"s{k}", "train", rng.standard_normal((150, 8)))
+            for k in range(3) for i in range(2)]  # fmt: skip
+    c = cache.write_cache(tmp_path / "c", utts, fc)
+    s = batches.TripletSampler(c, "train", 100)
+    ds = batches.triplet_dataset(s, batches.features_tensor(c), 4, seed=7)
+    got = next(iter(ds)).numpy()
+    starts = s.triplet_batch_starts(np.random.default_rng(7), 4)
+    assert got.shape == (12, 100, 8)
+    np.testing.assert_array_equal(got, batches.crop_numpy(c.features, starts, 100))

@@ -1,0 +1,189 @@
+"""The embedder, triplet training (resume, collapse), inference, profiles and the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import numpy as np
+import pytest
+import soundfile as sf
+from test_speaker_data import SR, make_tree, voice
+
+from lib import speaker
+from lib.cli import main
+from lib.errors import AudioError, ConfigError, HeyJoeError
+from lib.speaker import database, train
+from lib.speaker.model import (
+    TripletModel,
+    architecture,
+    build_embedder,
+    detect_collapse,
+    receptive_field,
+)
+from lib.speaker.settings import SpeakerConfig
+
+TINY = SpeakerConfig(
+    db_name="tiny", model_name="tiny", channels=(4, 8), embedding_dim=16, crop_seconds=0.5,
+    batch_triplets=4, epochs=1, steps_per_epoch=3, pretrain="aam", pretrain_epochs=1,
+    pretrain_batch=8, refresh_every=2, table_utterances=16, eval_utterances=20,
+    dev_fraction=0.3, test_fraction=0.0, window_seconds_embed=0.5,
+)  # fmt: skip
+
+
+def test_architecture_documents_params_and_receptive_field() -> None:
+    m = build_embedder(64, (4, 8), 1, 16)
+    arch = architecture(m)
+    assert arch["params"] == m.count_params() > 0
+    # stage 0: 5x5/2 then two 3x3 → 1+4+2*2+2*2 = 13; stage 1: +4*2 +2*4 +2*4 = 37
+    assert receptive_field(m)["frames"] == 37
+    assert arch["receptive_field"]["seconds"] == pytest.approx(0.37)
+    assert any(r["type"] == "Conv2D" and r["stride"] == "2×2" for r in arch["layers"])
+    x = np.random.default_rng(0).standard_normal((3, 57, 64)).astype(np.float32)
+    e = np.asarray(m(x))
+    assert e.shape == (3, 16)
+    np.testing.assert_allclose(np.linalg.norm(e, axis=1), 1.0, atol=1e-5)
+
+
+def test_triplet_train_step_reports_metrics_and_collapse_is_detected() -> None:
+    import keras
+
+    m = build_embedder(16, (4,), 1, 8)
+    tm = TripletModel(m, margin=0.1)
+    tm.compile(optimizer=keras.optimizers.Adam(1e-3))
+    x = np.random.default_rng(0).standard_normal((12, 40, 16)).astype(np.float32)
+    logs = tm.train_step(x)
+    assert set(logs) == {"loss", "pos_sim", "neg_sim", "active", "spread"}
+    assert float(logs["loss"]) >= 0
+    assert detect_collapse(0.1, 0.001, 0.1) is not None
+    assert "pinned" in detect_collapse(0.1, 0.001, 0.1)
+    assert detect_collapse(0.03, 0.6, 0.1) is None
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A tiny model trained end to end on toy speakers (module-wide: trained once)."""
+    root = tmp_path_factory.mktemp("spk")
+    make_tree(root / "db", "folders", {f"s{i}": 4 for i in range(6)}, seconds=1.2)
+    cfg = dataclasses.replace(TINY, db_dir=str(root / "db"))
+    out = root / "model"
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HEYJOE_DATA_DIR", str(root / "data"))
+    db, cache = train.prepare(cfg)
+    result = train.train(cfg, db, cache, out_dir=out)
+    yield cfg, db, cache, result, root
+    mp.undo()
+
+
+def test_training_writes_model_card_history_and_logs(trained) -> None:
+    cfg, db, cache, result, root = trained
+    out = result.model_dir
+    for name in ("model.keras", "model_card.json", "history.csv", "train_state/state.json"):
+        assert (out / name).is_file(), name
+    assert list((out / "tensorboard").glob("events.out.tfevents.*"))
+    card = json.loads((out / "model_card.json").read_text())
+    assert card["threshold"] is not None and -1 <= card["threshold"] <= 1
+    assert card["architecture"]["params"] > 0
+    assert card["feature_config"]["n_mels"] == 64
+    assert [h["phase"] for h in result.history] == ["aam", "triplet"]
+    assert all(h["train_ms"] > 0 and h["data_ms"] >= 0 for h in result.history)
+    assert result.history[-1]["dev_eer"] is not None
+    assert result.history[-1]["dev_loss"] >= 0  # test_step on dev triplets
+
+
+def test_training_resumes_from_the_last_epoch(trained) -> None:
+    cfg, db, cache, result, root = trained
+    more = dataclasses.replace(cfg, epochs=2)
+    again = train.train(more, db, cache, out_dir=result.model_dir)
+    assert len(again.history) == 3
+    assert again.history[:2] == result.history  # the first two epochs were not redone
+
+
+def test_mismatched_cache_is_refused(trained) -> None:
+    cfg, db, cache, result, root = trained
+    with pytest.raises(ConfigError, match="n_mels"):
+        train.train(dataclasses.replace(cfg, n_mels=40), db, cache, out_dir=root / "other")
+
+
+def test_inference_embeds_verifies_enrolls_and_embeds_folders(trained, tmp_path) -> None:
+    cfg, db, cache, result, root = trained
+    model = speaker.load_model(result.model_dir)
+    rng = np.random.default_rng(0)
+    long = np.concatenate([np.zeros(SR), voice(rng, 120, 3.0), np.zeros(SR)])
+    e = speaker.embed_audio(model, long, SR)
+    assert e.shape == (16,) and np.linalg.norm(e) == pytest.approx(1.0, abs=1e-5)
+    e8k = speaker.embed_audio(model, long[::2], SR // 2)  # resampled to the model's rate
+    assert speaker.cosine(e, e8k) > 0.5
+    with pytest.raises(AudioError, match="speech"):
+        speaker.embed_audio(model, np.zeros(SR, np.float32), SR)
+    a, b = tmp_path / "a.wav", tmp_path / "b.wav"
+    sf.write(a, voice(rng, 120, 1.5), SR)
+    sf.write(b, voice(rng, 120, 1.5), SR)
+    r = speaker.verify(model, a, b)
+    assert r["threshold"] == model.threshold and isinstance(r["same"], bool)
+    profile = speaker.enroll("alice", [a, b], model=model)
+    assert profile.name == "alice.json"
+    assert len(speaker.load_profile("alice")["embedding"]) == 16
+    with pytest.raises(HeyJoeError, match="exists"):
+        speaker.enroll("alice", [a], model=model)
+    speaker.enroll("alice", [a], model=model, overwrite=True)
+    with pytest.raises(ConfigError):
+        speaker.enroll("../evil", [a], model=model)
+    (tmp_path / "sub").mkdir()
+    sf.write(tmp_path / "sub" / "c.wav", voice(rng, 200, 1.0), SR)
+    sf.write(tmp_path / "silent.wav", np.zeros(SR, np.float32), SR)
+    out = tmp_path / "emb.jsonl"
+    summary = speaker.embed_folder(model, tmp_path, out)
+    lines = [json.loads(x) for x in out.read_text().splitlines()]
+    assert sorted(x["file"] for x in lines) == ["a.wav", "b.wav", "sub/c.wav"]
+    assert len(summary["skipped"]) == 1 and "silent.wav" in summary["skipped"][0]
+
+
+def test_cli_verify_enroll_embed(trained, tmp_path, capsys) -> None:
+    cfg, db, cache, result, root = trained
+    rng = np.random.default_rng(1)
+    a, b = tmp_path / "a.wav", tmp_path / "b.wav"
+    sf.write(a, voice(rng, 120, 1.5), SR)
+    sf.write(b, voice(rng, 300, 1.5), SR)
+    assert main(["verify", str(a), str(b), "--model", str(result.model_dir)]) == 0
+    out = capsys.readouterr().out
+    assert "score" in out and ("same speaker" in out or "different speakers" in out)
+    assert main(["enroll", "bob", str(a), "--model", str(result.model_dir)]) == 0
+    assert main(["enroll", "bob", str(a), "--model", str(result.model_dir)]) == 1
+    assert "--overwrite" in capsys.readouterr().err
+    dest = tmp_path / "e.jsonl"
+    assert main(["embed", "--model", str(result.model_dir), "--out", str(dest), str(tmp_path)]) == 0
+    assert len(dest.read_text().splitlines()) == 2
+    assert main(["verify", str(a), str(b), "--model", "no-such-model"]) == 2
+
+
+def test_corrupt_model_file_is_named(trained, tmp_path) -> None:
+    cfg, db, cache, result, root = trained
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(result.model_dir, broken, ignore=shutil.ignore_patterns("train_state"))
+    (broken / "model.keras").write_bytes(b"not a keras file")
+    with pytest.raises(HeyJoeError, match="model.keras"):
+        speaker.load_model(broken)
+    (broken / "model_card.json").unlink()
+    with pytest.raises(HeyJoeError, match="model_card.json"):
+        speaker.load_model(broken)
+
+
+def test_database_of_one_speaker_is_refused_before_training(tmp_path) -> None:
+    make_tree(tmp_path / "db", "folders", {"only": 4})
+    cfg = dataclasses.replace(TINY, db_dir=str(tmp_path / "db"))
+    with pytest.raises(HeyJoeError, match="at least 2 speakers"):
+        database.load_database(cfg)
+
+
+@pytest.mark.slow
+def test_notebook_04_runs_headless_in_quick_profile() -> None:
+    from lib import runs
+
+    run_dir = runs.execute("04_train_speaker", {}, profile="quick", tag="test", progress=False)
+    assert runs.missing_run_files(run_dir) == []
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    assert metrics["dev_eer"] is not None and metrics["params"] > 0
+    assert {p.stem for p in (run_dir / "figures").glob("*.png")} >= {"training", "scores"}
