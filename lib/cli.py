@@ -59,14 +59,13 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def cmd_pipeline(args: argparse.Namespace) -> int:
-    from lib import runs
+    from lib import report, runs
 
     run_dirs = runs.pipeline(profile=args.profile, tag=args.tag, progress=not args.no_progress)
-    for run_dir in run_dirs:
-        metrics = json.loads((run_dir / "metrics.json").read_text())
-        shown = ", ".join(f"{k}={v}" for k, v in list(metrics.items())[:6])
-        print(f"{run_dir.name}: {shown}")
-    print(f"run records: {run_dirs[0].parent}" if run_dirs else "no notebooks to run")
+    if not run_dirs:
+        print("no notebooks to run")
+        return 0
+    print(report.pipeline_summary(run_dirs, report.find_pipeline_report(run_dirs)))
     return 0
 
 
@@ -113,6 +112,135 @@ def cmd_doctor(args: argparse.Namespace) -> int:
     if missing:
         print(system.install_hint(missing), file=sys.stderr)
         return 1
+    return 0
+
+
+def _print_json(data: Any, out: str | None) -> None:
+    """Metrics as JSON on stdout (and into ``out`` when given, atomically)."""
+    from lib.files import write_json
+
+    if out:
+        write_json(out, data)
+    print(json.dumps(data, indent=2, default=str))
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    from lib import evaluate
+
+    summary = evaluate.score_folder(
+        args.dir, args.out, model=args.model, chunk_seconds=args.chunk_seconds,
+        progress=not args.no_progress,
+    )  # fmt: skip
+    print(json.dumps(summary))
+    return 0
+
+
+def cmd_evaluate_trigger(args: argparse.Namespace) -> int:
+    from lib import evaluate
+
+    result = evaluate.evaluate_trigger(
+        args.data, model=args.model, tolerance=args.tolerance, refractory=args.refractory,
+        threshold=args.threshold, progress=not args.no_progress,
+    )  # fmt: skip
+    _print_json(result, args.out)
+    return 0
+
+
+def cmd_evaluate_speaker(args: argparse.Namespace) -> int:
+    from lib import evaluate
+
+    result = evaluate.evaluate_speaker(args.trials, args.audio_root, model=args.model)
+    result.pop("scores", None)
+    _print_json(result, args.out)
+    return 0
+
+
+def cmd_train_trigger(args: argparse.Namespace) -> int:
+    from lib.trigger import train
+
+    result = train.train_cli(
+        args.profile,
+        _collect_params(args.param, args.params_file),
+        evaluate=args.evaluate,
+        dev_clips=args.dev_clips,
+        negative_minutes=args.negative_minutes,
+    )
+    print(result.model_dir)
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from lib.trigger import cards
+
+    rows = cards.list_models()
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+    elif not rows:
+        print("no trigger models yet: train one with `heyjoe train-trigger` or notebook 03")
+    elif args.tree:
+        print(cards.lineage_tree(rows))
+    else:
+        table = cards.model_rows(rows)
+        _print_table(table, list(table[0]))
+    return 0
+
+
+def cmd_labels(args: argparse.Namespace) -> int:
+    from lib import config, handlabel, recordings
+
+    overrides = _collect_params(args.param, None)
+    if args.folder:
+        overrides["recordings_dir"] = args.folder
+    cfg = config.load_config("hand_label", args.profile, overrides)
+    if args.action == "demo":
+        for path in recordings.make_demo_recordings(cfg.folder(), n=cfg.demo_recordings):
+            print(path)
+        return 0
+    scan = handlabel.scan_recordings(cfg.folder(), cfg.group_by)
+    if args.action == "summary":
+        rows = handlabel.summary_rows(scan)
+        if rows:
+            _print_table(rows, ["recording", "group", "state", "seconds", "spans"])
+        print(json.dumps(handlabel.summary(scan)))
+        return 1 if scan.malformed else 0
+    split = handlabel.write_split(scan, cfg)
+    print(f"split written to {handlabel.split_path(scan.folder)}: {split['counts']}")
+    if not args.no_datasets:
+        synthesis = config.load_config("synthesis", args.profile)
+        built = handlabel.build_split_datasets(scan, split, cfg, synthesis)
+        for row in handlabel.dataset_rows(built):
+            print(f"{row['dataset']}: {row['windows']} windows from {row['recordings']} recordings")
+    return 0
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from lib import speaker
+
+    model = speaker.load_model(args.model)
+    result = speaker.verify(model, args.a, args.b)
+    decision = "same speaker" if result["same"] else "different speakers"
+    print(f"score {result['score']:.4f}  threshold {result['threshold']:.4f}  {decision}")
+    return 0
+
+
+def cmd_enroll(args: argparse.Namespace) -> int:
+    from lib import speaker
+
+    model = speaker.load_model(args.model)
+    path = speaker.enroll(args.name, args.files, model=model, overwrite=args.overwrite)
+    print(path)
+    return 0
+
+
+def cmd_embed(args: argparse.Namespace) -> int:
+    from lib import speaker
+
+    model = speaker.load_model(args.model)
+    result = speaker.embed_folder(model, args.folder, args.out)
+    print(
+        f"{result['embedded']} embeddings written to {result['out']}"
+        + (f" ({len(result['skipped'])} file(s) skipped)" if result["skipped"] else "")
+    )
     return 0
 
 
@@ -188,6 +316,87 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("doctor", help="check the system tools heyjoe needs")
     p.set_defaults(func=cmd_doctor)
+    p = sub.add_parser(
+        "score", help="score every audio file below DIR with a trigger model → JSONL"
+    )
+    p.add_argument("dir", metavar="DIR", help="folder of audio files (searched recursively)")
+    p.add_argument("--model", help="model folder or name from `heyjoe models` (default: shipped)")
+    p.add_argument("--out", required=True, metavar="FILE.jsonl", help="where the scores go")
+    p.add_argument("--chunk-seconds", type=float, default=1.0, help="audio per detector call")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_score)
+
+    p = sub.add_parser("evaluate", help="evaluate a trigger or speaker model (metrics as JSON)")
+    ev = p.add_subparsers(dest="what", required=True, metavar="WHAT")
+    q = ev.add_parser(
+        "trigger",
+        help="false rejects and false accepts per hour on audio with Audacity label sidecars",
+    )
+    q.add_argument("--model", help="model folder or name from `heyjoe models` (default: shipped)")
+    q.add_argument(
+        "--data", required=True, action="append", metavar="DIR",
+        help="folder of audio with NAME.txt label files (repeat for several)",
+    )  # fmt: skip
+    q.add_argument("--tolerance", type=float, default=1.0, help="seconds after a trigger's end")
+    q.add_argument("--refractory", type=float, default=2.0, help="seconds merging events")
+    q.add_argument("--threshold", type=float, help="default: the model card's threshold")
+    q.add_argument("--out", metavar="metrics.json", help="also write the metrics here")
+    q.add_argument("--no-progress", action="store_true", help="no progress bar")
+    q.set_defaults(func=cmd_evaluate_trigger)
+    q = ev.add_parser("speaker", help="EER and minDCF over a VoxCeleb-format trial list")
+    q.add_argument("--model", help="speaker model folder or name (default: shipped)")
+    q.add_argument("--trials", required=True, metavar="FILE", help="lines 'label path1 path2'")
+    q.add_argument("--audio-root", required=True, metavar="DIR", help="trial paths are below it")
+    q.add_argument("--out", metavar="metrics.json", help="also write the metrics here")
+    q.set_defaults(func=cmd_evaluate_speaker)
+    p = sub.add_parser("train-trigger", help="train a trigger model (configs/trigger.yaml)")
+    add_profile(p)
+    add_params(p)
+    p.add_argument(
+        "-f", "--params-file", action="append", metavar="PARAMS.yaml",
+        help="YAML file of parameters (-p wins over it)",
+    )  # fmt: skip
+    p.add_argument("--evaluate", action="store_true", help="evaluate on the dev sets afterwards")
+    p.add_argument("--dev-clips", type=int, default=40, help="dev clips for --evaluate")
+    p.add_argument(
+        "--negative-minutes", type=float, default=60.0, help="long negatives for --evaluate"
+    )
+    p.set_defaults(func=cmd_train_trigger)
+
+    p = sub.add_parser("models", help="list the trigger models (model cards)")
+    p.add_argument("--tree", action="store_true", help="show the lineage tree")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_models)
+    p = sub.add_parser("labels", help="hand labels: summary, split into datasets, demo recordings")
+    p.add_argument(
+        "action",
+        choices=["summary", "split", "demo"],
+        help="summary: what is labelled (exit 1 if a label file is malformed); split: record "
+        "the train/dev/test split and build the hand_* datasets; demo: make demo recordings",
+    )
+    p.add_argument("folder", nargs="?", help="recordings folder (default: data/recordings/)")
+    add_profile(p)
+    add_params(p)
+    p.add_argument("--no-datasets", action="store_true", help="split: only write split.json")
+    p.set_defaults(func=cmd_labels)
+    p = sub.add_parser("verify", help="same speaker? cosine score of two audio files")
+    p.add_argument("a", help="first audio file")
+    p.add_argument("b", help="second audio file")
+    p.add_argument("--model", help="speaker model name or folder (default: the shipped one)")
+    p.set_defaults(func=cmd_verify)
+
+    p = sub.add_parser("enroll", help="store a speaker profile from audio files")
+    p.add_argument("name", help="the speaker's name (profile data/speakers/NAME.json)")
+    p.add_argument("files", nargs="+", help="audio files of the speaker")
+    p.add_argument("--model", help="speaker model name or folder (default: the shipped one)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing profile")
+    p.set_defaults(func=cmd_enroll)
+
+    p = sub.add_parser("embed", help="speaker embeddings of every audio file in a folder")
+    p.add_argument("folder", help="folder of audio files (searched recursively)")
+    p.add_argument("--out", required=True, help="JSON-lines file to write")
+    p.add_argument("--model", help="speaker model name or folder (default: the shipped one)")
+    p.set_defaults(func=cmd_embed)
     return parser
 
 

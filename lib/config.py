@@ -26,6 +26,10 @@ from lib.errors import ConfigError
 STAGES: dict[str, str] = {
     "corpus": "lib.corpus:CorpusConfig",
     "synthesis": "lib.synth:SynthesisConfig",
+    "speaker": "lib.speaker.settings:SpeakerConfig",
+    "trigger": "lib.trigger.train:TriggerConfig",
+    "evaluate": "lib.evaluate:EvaluateConfig",
+    "hand_label": "lib.handlabel:HandLabelConfig",
 }
 
 PROFILES = ("full", "quick")

@@ -40,6 +40,10 @@ log = logging.getLogger(__name__)
 #: notebook → the configuration stages its parameters belong to.
 NOTEBOOK_STAGES: dict[str, list[str]] = {
     "01_synthesize": ["corpus", "synthesis"],
+    "02_hand_label": ["hand_label", "synthesis"],
+    "03_train_trigger": ["trigger", "synthesis"],
+    "04_train_speaker": ["speaker"],
+    "05_evaluate": ["evaluate"],
 }
 
 
@@ -474,12 +478,17 @@ def execute(
 
 
 def pipeline(profile: str = "full", tag: str | None = None, progress: bool = True) -> list[Path]:
-    """Run every numbered notebook in order; stops at the first failure."""
+    """Run every numbered notebook in order; stops at the first failure. Ends with the
+    report (``runs/<ts>_pipeline_<tag>/report.html``, see :mod:`lib.report`)."""
     run_dirs = []
     for name in list_notebooks():
         run_dirs.append(
             execute(name, {}, profile=profile, tag=tag or f"pipeline-{profile}", progress=progress)
         )
+    if run_dirs:
+        from lib import report
+
+        report.write_pipeline_report(run_dirs, profile=profile, tag=tag)
     return run_dirs
 
 
