@@ -129,7 +129,7 @@ class FeatureConfig:
     def mel_matrix(self) -> np.ndarray:
         """This config's ``(n_fft // 2 + 1, n_mels)`` mel filterbank (logmel)."""
         fmax = self.sample_rate / 2 if self.fmax is None else self.fmax
-        return mel_filterbank(self.sample_rate, self.n_fft, self.n_mels, self.fmin, fmax)
+        return _cached_mel_filterbank(self.sample_rate, self.n_fft, self.n_mels, self.fmin, fmax)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain values, for dataset manifests and model cards."""
@@ -175,6 +175,17 @@ def mel_filterbank(
     weights = np.maximum(0.0, np.minimum(lower, upper))
     weights *= (2.0 / (edges[2:] - edges[:-2]))[:, None]
     return np.ascontiguousarray(weights.T, dtype=np.float32)
+
+
+@functools.lru_cache(maxsize=32)
+def _cached_mel_filterbank(
+    sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float
+) -> np.ndarray:
+    """:func:`mel_filterbank`, computed once per setting (every FeatureConfig checks its bands
+    when it is made, and synthesis makes one per example); read-only."""
+    weights = mel_filterbank(sample_rate, n_fft, n_mels, fmin, fmax)
+    weights.setflags(write=False)
+    return weights
 
 
 def _hann(length: int, periodic: bool) -> np.ndarray:
