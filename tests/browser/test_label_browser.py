@@ -76,7 +76,7 @@ def lab(tmp_path):
     source = "".join(cell["source"])
     for name, value in PARAMETERS.items():
         source, n = re.subn(
-            rf"^({name}: [^=]+= )[^#\n]+?(\s+#)", rf"\g<1>{value}\g<2>", source, flags=re.M
+            rf"^({name}(?:: [^=]+)? = )[^#\n]+?(\s+#)", rf"\g<1>{value}\g<2>", source, flags=re.M
         )
         assert n == 1, f"parameter {name} not found in {NOTEBOOK}"
     cell["source"] = source
