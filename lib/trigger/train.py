@@ -410,8 +410,10 @@ def _in_interactive_kernel() -> bool:
 
 
 def work_dir(model_name: str) -> Path:
-    """Where a run's per-epoch checkpoint and logs live (resumable; git-ignored data/)."""
-    return paths.data_dir() / "training" / model_name
+    """Where a run's per-epoch checkpoint and logs live (resumable; git-ignored data/).
+    ``HEYJOE_TRAINING_DIR`` moves it (SageMaker jobs: into the synced /opt/ml/checkpoints)."""
+    root = os.environ.get("HEYJOE_TRAINING_DIR")
+    return (Path(root) if root else paths.data_dir() / "training") / model_name
 
 
 BEST_WEIGHTS = "best.weights.h5"
