@@ -244,6 +244,45 @@ def cmd_embed(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sagemaker(args: argparse.Namespace) -> int:
+    from lib import sagemaker as sm
+
+    if args.action == "submit":
+        sub = sm.submit(
+            args.notebook, _collect_params(args.param, args.params_file), profile=args.profile,
+            instance_type=args.instance_type, instance_count=args.instance_count,
+            spot=True if args.spot else None, max_hours=args.max_hours, dry_run=args.dry_run,
+            confirm=lambda text: print(text, file=sys.stderr),
+        )  # fmt: skip
+        if sub.dry_run:
+            print(json.dumps(sub.request, indent=2))
+        else:
+            print(f"submitted {sub.request['TrainingJobName']} ({sub.job_arn})")
+        return 0
+    clients = sm.aws_clients(sm.load_settings(), need_role=False, need_bucket=False)
+    if args.action == "status":
+        print(json.dumps(sm.status(clients, args.job), indent=2, default=str))
+    elif args.action == "logs":
+        print("\n".join(sm.logs(clients, args.job)))
+    elif args.action == "stop":
+        sm.stop(clients, args.job)
+        print(f"stopping {args.job}")
+    else:
+        for run_dir in sm.fetch(clients, args.job):
+            print(run_dir)
+    return 0
+
+
+def cmd_listen(args: argparse.Namespace) -> int:
+    from lib import config
+    from lib.live import assistant
+
+    over = {"asr": args.asr, "music": args.music, "speaker_gate": args.speaker_gate,
+            "model": args.model, "threshold": args.threshold}  # fmt: skip
+    cfg = config.load_config("live", "full", over)
+    return assistant.listen(cfg, args.source, json_lines=args.json, realtime=args.realtime)
+
+
 # ---------------------------------------------------------------------------- parser
 
 
@@ -397,6 +436,44 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", required=True, help="JSON-lines file to write")
     p.add_argument("--model", help="speaker model name or folder (default: the shipped one)")
     p.set_defaults(func=cmd_embed)
+    p = sub.add_parser("sagemaker", help="run notebooks as SageMaker training jobs")
+    smp = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    q = smp.add_parser("submit", help="run a numbered notebook as a training job (cost first)")
+    q.add_argument("notebook", help="e.g. 03_train_trigger (or 03)")
+    add_params(q)
+    q.add_argument(
+        "-f", "--params-file", action="append", metavar="PARAMS.yaml",
+        help="YAML file of parameters (-p wins over it)",
+    )  # fmt: skip
+    add_profile(q)
+    q.add_argument("--instance-type", required=True, help="e.g. ml.p2.xlarge, ml.g5.xlarge")
+    q.add_argument("--instance-count", type=int, default=1, help="instances (data-parallel)")
+    q.add_argument("--spot", action="store_true", help="managed spot training (resumes)")
+    q.add_argument("--max-hours", type=float, help="stop after (default: configs/sagemaker.yaml)")
+    q.add_argument("--dry-run", action="store_true", help="print the request, upload nothing")
+    q.set_defaults(func=cmd_sagemaker)
+    for action, text in (
+        ("status", "state and billable seconds"),
+        ("logs", "CloudWatch log"),
+        ("stop", "stop the job"),
+        ("fetch", "download its runs into runs/"),
+    ):
+        q = smp.add_parser(action, help=text)
+        q.add_argument("job", metavar="JOB", help="training job name")
+        q.set_defaults(func=cmd_sagemaker)
+    p = sub.add_parser("listen", help="live assistant: trigger word → command → music")
+    p.add_argument(
+        "--source", nargs="+", default=["mic"], metavar="mic|FILE",
+        help="'mic' (default) or audio files played one after the other",
+    )  # fmt: skip
+    p.add_argument("--asr", choices=["pocketsphinx"], help="speech recogniser (offline)")
+    p.add_argument("--music", choices=["dry-run"], help="music controller")
+    p.add_argument("--speaker-gate", metavar="NAME", help="only this enrolled speaker commands")
+    p.add_argument("--model", help="trigger model name or folder (default: shipped)")
+    p.add_argument("--threshold", type=float, help="detection threshold (default: the card's)")
+    p.add_argument("--realtime", action="store_true", help="play files at real-time speed")
+    p.add_argument("--json", action="store_true", help="one JSON object per event per line")
+    p.set_defaults(func=cmd_listen)
     return parser
 
 

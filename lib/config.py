@@ -30,6 +30,8 @@ STAGES: dict[str, str] = {
     "trigger": "lib.trigger.train:TriggerConfig",
     "evaluate": "lib.evaluate:EvaluateConfig",
     "hand_label": "lib.handlabel:HandLabelConfig",
+    "live": "lib.live.assistant:LiveConfig",
+    "sagemaker": "lib.sagemaker:SageMakerConfig",
 }
 
 PROFILES = ("full", "quick")
