@@ -176,12 +176,17 @@ def build(cls: type, values: dict[str, Any], where: str) -> Any:
         raise ConfigError(f"{where}: {exc}") from None
 
 
+def check_profile(profile: str) -> None:
+    """Refuse a profile name that no config knows."""
+    if profile not in PROFILES:
+        raise ConfigError(f"unknown profile {profile!r}; profiles are: {', '.join(PROFILES)}")
+
+
 def stage_defaults(
     stage: str, profile: str = "full", configs_dir: Path | None = None
 ) -> dict[str, Any]:
     """A stage's YAML values with the profile applied (plain dict, not yet type-checked)."""
-    if profile not in PROFILES:
-        raise ConfigError(f"unknown profile {profile!r}; profiles are: {', '.join(PROFILES)}")
+    check_profile(profile)
     path = config_path(stage, configs_dir)
     data = read_yaml(path)
     profiles = data.pop("profiles", {}) or {}

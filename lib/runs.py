@@ -404,10 +404,7 @@ def execute(
     from papermill.exceptions import PapermillExecutionError
 
     params = dict(params or {})
-    if profile not in config.PROFILES:
-        raise ConfigError(
-            f"unknown profile {profile!r}; profiles are: {', '.join(config.PROFILES)}"
-        )
+    config.check_profile(profile)
     path = resolve_notebook(notebook)
     name = path.stem
     check_parameters(path, {**params, "profile": profile})

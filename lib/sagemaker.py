@@ -505,10 +505,7 @@ def prepare(
     :func:`lib.runs.resolve_configs`). Then the request against SageMaker's service model.
     """
     params = dict(params or {})
-    if profile not in config.PROFILES:
-        raise ConfigError(
-            f"unknown profile {profile!r}; profiles are: {', '.join(config.PROFILES)}"
-        )
+    config.check_profile(profile)
     path = runs.resolve_notebook(notebook)
     runs.check_parameters(path, {**params, "profile": profile})
     runs.resolve_configs(path.stem, profile, params)
