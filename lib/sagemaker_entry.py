@@ -13,7 +13,13 @@ files, the ``code`` channel) into ``/opt/ml/code`` and calls :func:`main`, which
    checkpoints into ``/opt/ml/checkpoints`` (synced to S3; after a spot interruption the
    restarted job finds them there and the trainers resume);
 4. with several instances, sets ``TF_CONFIG`` for ``tf.distribute`` multi-worker training
-   from ``SM_HOSTS`` / ``SM_CURRENT_HOST`` (:func:`tf_config`);
+   from ``SM_HOSTS`` / ``SM_CURRENT_HOST`` (:func:`tf_config`): the trigger and speaker
+   trainers read it (:mod:`lib.distribute`) and train data-parallel across the hosts, and
+   only the chief (the first host) writes checkpoints, logs and models, so the synced
+   ``/opt/ml/checkpoints`` and the model artifact hold the chief's alone. After a spot
+   restart every host resumes from the checkpoints restored into its
+   ``/opt/ml/checkpoints``; should they differ, the trainers stop with an error naming each
+   worker's epoch rather than hang;
 5. runs ``heyjoe run NOTEBOOK -p KEY VALUE ... --profile PROFILE`` (papermill).
 """
 

@@ -126,6 +126,14 @@ def architecture(model: keras.Model, hop_seconds: float = 0.010) -> dict[str, An
     }
 
 
+def for_gradients(loss: Any) -> Any:
+    """The loss to differentiate: under a ``tf.distribute`` strategy with several replicas the
+    optimizer sums their gradients, so each replica's mean loss is divided by their number
+    (the global batch's mean, as Keras' own ``train_step`` does); unchanged on one replica."""
+    replicas = tf.distribute.get_strategy().num_replicas_in_sync
+    return loss / replicas if replicas > 1 else loss
+
+
 def embedding_spread(e: Any) -> Any:
     """1 - |mean of unit embeddings|²: about 1 for well spread embeddings, 0 when all equal."""
     m = tf.reduce_mean(e, axis=0)
@@ -176,8 +184,9 @@ class TripletModel(keras.Model):
         x = data[0] if isinstance(data, (tuple, list)) else data
         with tf.GradientTape() as tape:
             loss, values = self._forward(x, training=True)
+            scaled = for_gradients(loss)
         variables = self.embedder.trainable_variables
-        grads = tape.gradient(loss, variables)
+        grads = tape.gradient(scaled, variables)
         self.optimizer.apply(grads, variables)
         return self._update(values)
 
@@ -241,8 +250,9 @@ class ClassifierModel(keras.Model):
         x, y = data
         with tf.GradientTape() as tape:
             loss, values = self._forward(x, y, training=True)
+            scaled = for_gradients(loss)
         variables = self.embedder.trainable_variables + [self.centres]
-        grads = tape.gradient(loss, variables)
+        grads = tape.gradient(scaled, variables)
         self.optimizer.apply(grads, variables)
         for name, v in values.items():
             self.trackers[name].update_state(v)

@@ -243,10 +243,17 @@ def train(
     live: LiveLossChart | None = None,
     progress: bool = False,
 ) -> TrainResult:
-    """Train (or resume) the embedder described by ``cfg``; returns the model and its card."""
+    """Train (or resume) the embedder described by ``cfg``; returns the model and its card.
+
+    With ``TF_CONFIG`` naming several workers it trains data-parallel across them
+    (:mod:`lib.distribute`): ``batch_triplets`` / ``pretrain_batch`` are global batches (each
+    replica draws its share), and only the chief writes into the model folder (the others
+    write into a temporary one, which their result names).
+    """
     import keras
     import tensorflow as tf
 
+    from lib import distribute
     from lib.speaker.model import (
         ClassifierModel,
         TripletModel,
@@ -255,12 +262,15 @@ def train(
         detect_collapse,
     )
 
+    strategy = distribute.strategy_from_env()  # first: multi-worker must precede any TF op
     started = time.perf_counter()
     if cache is None:
         db, cache = prepare(cfg, progress=progress)
     fc = cfg.feature_config()
     check_compatible(cache.feature_config, fc, str(cache.dir / "settings.json"))
     out = Path(out_dir) if out_dir is not None else model_dir(cfg.model_name)
+    resume_dir = out / "train_state"  # every worker resumes from here,
+    out = distribute.write_dir(out, strategy)  # only the chief writes there
     state_dir = out / "train_state"
     gpus = tf.config.list_physical_devices("GPU")
     log.info("training speaker model %s on %s", out, f"GPU {gpus}" if gpus else "CPU")
@@ -278,7 +288,9 @@ def train(
         dev_sampler = None
     feats = features_tensor(cache)
     keras.utils.set_random_seed(cfg.seed)  # weight initialisation (keras has no generator API)
-    embedder = build_embedder(cfg.n_mels, cfg.channels, cfg.blocks_per_stage, cfg.embedding_dim)
+    with strategy.scope():  # variables mirrored on every replica
+        embedder = build_embedder(cfg.n_mels, cfg.channels, cfg.blocks_per_stage,
+                                  cfg.embedding_dim)  # fmt: skip
     arch = architecture(embedder, cfg.hop_seconds)
     log.info("embedder: %d parameters, receptive field %.2f s", arch["params"],
              arch["receptive_field"]["seconds"])  # fmt: skip
@@ -292,18 +304,22 @@ def train(
     steps_loss: list[float] = []
     done = 0
     extra_saved: dict[str, np.ndarray] = {}
-    if state_dir.is_dir() and (state_dir / "state.json").is_file():
-        state = json.loads((state_dir / "state.json").read_text())
+    stale = False
+    if resume_dir.is_dir() and (resume_dir / "state.json").is_file():
+        state = json.loads((resume_dir / "state.json").read_text())
         if cfg.resume and state.get("settings_key") == key:
-            embedder.load_weights(state_dir / "embedder.weights.h5")
+            embedder.load_weights(resume_dir / "embedder.weights.h5")
             history, steps_loss, done = state["history"], state["steps_loss"], state["epochs_done"]
-            with np.load(state_dir / "extra.npz") as z:
+            with np.load(resume_dir / "extra.npz") as z:
                 extra_saved = {k: z[k] for k in z.files}
             log.info("resuming %s after epoch %d of %d", out, done, len(phases))
         else:
             why = "resume is off" if not cfg.resume else "the settings changed"
             log.info("starting %s afresh (%s); old training state removed", out, why)
-            shutil.rmtree(state_dir)
+            stale = True
+    distribute.agree(strategy, done, "the epoch to resume from")  # all workers have read it
+    if stale:
+        shutil.rmtree(state_dir, ignore_errors=True)
 
     tb = tf.summary.create_file_writer(str(out / "tensorboard"))
     model = opt = None
@@ -312,18 +328,19 @@ def train(
     for epoch in range(done, len(phases)):
         phase = phases[epoch]
         if phase != phase_of_model:
-            opt = keras.optimizers.Adam(cfg.learning_rate)
-            if phase == "triplet":
-                model = TripletModel(embedder, cfg.margin)
-                variables = embedder.trainable_variables
-                make_ds, batch_size = triplet_dataset, cfg.batch_triplets
-            else:
-                model = ClassifierModel(embedder, sampler.n_speakers, phase, cfg.aam_margin,
-                                        cfg.aam_scale)  # fmt: skip
-                variables = embedder.trainable_variables + [model.centres]
-                make_ds, batch_size = classification_dataset, cfg.pretrain_batch
-            model.compile(optimizer=opt)
-            opt.build(variables)
+            with strategy.scope():  # optimizer, metrics and class centres: mirrored
+                opt = keras.optimizers.Adam(cfg.learning_rate)
+                if phase == "triplet":
+                    model = TripletModel(embedder, cfg.margin)
+                    variables = embedder.trainable_variables
+                    make_ds, batch_size = triplet_dataset, cfg.batch_triplets
+                else:
+                    model = ClassifierModel(embedder, sampler.n_speakers, phase, cfg.aam_margin,
+                                            cfg.aam_scale)  # fmt: skip
+                    variables = embedder.trainable_variables + [model.centres]
+                    make_ds, batch_size = classification_dataset, cfg.pretrain_batch
+                model.compile(optimizer=opt)
+                opt.build(variables)
             if (
                 extra_saved
                 and extra_saved.get("phase") is not None
@@ -335,12 +352,16 @@ def train(
                 if phase != "triplet" and "centres" in extra_saved:
                     model.centres.assign(extra_saved["centres"])
             extra_saved = {}
-            step_fn = tf.function(model.train_step)
+            step_fn = distribute.step_function(strategy, model.train_step)
             phase_of_model = phase
             traced = False
         for m in model.metrics:
             m.reset_state()
-        iterator = iter(make_ds(sampler, feats, batch_size, cfg.seed * 1000 + epoch))
+        batches = distribute.replica_batches(
+            strategy, lambda n, seed, make=make_ds: make(sampler, feats, n, seed), batch_size,
+            cfg.seed * 1000 + epoch,
+        )  # fmt: skip
+        iterator = iter(batches)
         data_s = train_s = refresh_s = 0.0
         timed = 0
         t_epoch = time.perf_counter()
@@ -373,6 +394,7 @@ def train(
             if live is not None:
                 live.update(steps_loss, history)
         logs = {k: round(float(v), 5) for k, v in logs.items()}
+        distribute.average_across_replicas(strategy, embedder.non_trainable_variables)
         if phase == "triplet" and dev_sampler is not None:
             logs["dev_loss"] = _dev_loss(model, dev_sampler, cache, cfg, epoch)
         dev = evaluate(embedder, cache, "dev", cfg)
@@ -443,6 +465,7 @@ def train(
             "mean_data_ms": _mean(history, "data_ms"),
             "mean_train_ms": _mean(history, "train_ms"),
             "device": "GPU" if gpus else "CPU",
+            "distributed": distribute.describe(strategy),
             "collapse": collapse,
             "train_speakers": sampler.n_speakers,
             "skipped": [list(s) for s in sampler.skipped][:50],

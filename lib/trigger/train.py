@@ -79,6 +79,10 @@ class TriggerConfig:
     seed: int = 0
     label_seconds: float = 0.36
     gain_augment_db: float = 10.0
+    eq_augment_db: float = 0.0
+    warp_augment: float = 0.0
+    mask_bins: int = 0
+    spectral_augment_probability: float = 0.8
     threshold: float = 0.5
     target_metric: str = "val_pr_auc"
     target_value: float = 0.8
@@ -119,6 +123,15 @@ class TriggerConfig:
         if not 0.0 <= self.threshold <= 1.0:
             raise bad("threshold", "must be in [0, 1]")
         ArchSpec.preset(self.architecture, self.dropout)  # raises for an unknown name
+        self.spectral_augment()  # raises for out-of-range augmentation settings
+
+    def spectral_augment(self) -> Any:
+        from lib.trigger.augment import SpectralAugment
+
+        return SpectralAugment(
+            self.eq_augment_db, self.warp_augment, self.mask_bins,
+            self.spectral_augment_probability,
+        )  # fmt: skip
 
     def arch(self) -> ArchSpec:
         return ArchSpec.preset(self.architecture, self.dropout)
@@ -211,13 +224,14 @@ class TrainingData:
 
     def train_dataset(
         self, seed: int, first_epoch: int, epochs: int, steps: int, batch_size: int,
-        gain_augment_db: float = 0.0,
+        gain_augment_db: float = 0.0, augment: Any = None,
     ) -> Any:  # fmt: skip
         """Batches for epochs ``first_epoch .. epochs - 1``, ``steps`` per epoch, in order.
 
         ``gain_augment_db``: each example's level is changed by a random gain in
         ``[-g, +g]`` dB (an offset of the log-mel features; drawn from (seed, epoch, batch)),
-        so the model does not learn the synthesis' fixed mix level."""
+        so the model does not learn the synthesis' fixed mix level. ``augment``: a
+        :class:`lib.trigger.augment.SpectralAugment` (equaliser, mel warp, frequency masks)."""
         import tensorflow as tf
 
         scale = gain_augment_db * np.log(10.0) / 10.0  # dB of power -> natural-log offset
@@ -228,6 +242,8 @@ class TrainingData:
             if scale > 0 and self.feature_config.kind == "logmel":
                 rng = np.random.default_rng([int(seed), int(epoch), int(b), 11])
                 x += rng.uniform(-scale, scale, (len(x), 1, 1)).astype(np.float32)
+            if augment is not None and augment.active and self.feature_config.kind == "logmel":
+                augment(x, np.random.default_rng([int(seed), int(epoch), int(b), 13]))
             return x, y
 
         def tf_load(epoch: Any, b: Any) -> tuple[Any, Any]:
@@ -508,20 +524,27 @@ class TrainResult:
         return None
 
 
-def where_trained() -> dict[str, Any]:
-    """Host, CPU, GPU and SageMaker flag for the model card."""
+def where_trained(strategy: Any = None) -> dict[str, Any]:
+    """Host, CPU, GPU, SageMaker flag and, given the ``tf.distribute`` strategy trained with,
+    how training was spread (``workers``: machines; ``replicas``: workers x devices;
+    ``batch_size`` in the card is the global batch) for the model card."""
+    from lib.distribute import describe
     from lib.runs import _cpu_model, _gpus
 
     gpus = _gpus()
     sagemaker = bool(os.environ.get("SM_TRAINING_ENV") or os.environ.get("SM_CURRENT_HOST"))
     host = platform.node()
-    summary = f"{host} ({'GPU ' + gpus[0] if gpus else 'CPU'}{', SageMaker' if sagemaker else ''})"
+    spread = describe(strategy)
+    workers = f", {spread['workers']} workers" if spread["workers"] > 1 else ""
+    summary = (f"{host} ({'GPU ' + gpus[0] if gpus else 'CPU'}{', SageMaker' if sagemaker else ''}"
+               f"{workers})")  # fmt: skip
     return {
         "hostname": host,
         "cpu": _cpu_model(),
         "cpu_count": os.cpu_count(),
         "gpus": gpus,
         "sagemaker": sagemaker,
+        "distributed": spread,
         "summary": summary,
     }
 
@@ -575,9 +598,16 @@ def train(
     run record is copied into the model directory). ``output_dir``: where the model directory
     goes (default ``paths.checkpoints_dir()/trigger/<model_name>``). ``callbacks``: extra
     Keras callbacks (tests use one to interrupt training).
+
+    With ``TF_CONFIG`` naming several workers it trains data-parallel across them
+    (:mod:`lib.distribute`): ``batch_size`` is the global batch, and only the chief writes the
+    checkpoint, logs and model directory (the others write into a temporary folder).
     """
     import keras
 
+    from lib import distribute
+
+    strategy = distribute.strategy_from_env()  # first: multi-worker must precede any TF op
     arch = cfg.arch()
     parent_model = None
     fc_model = None
@@ -589,28 +619,35 @@ def train(
     fc = data.feature_config
     steps = cfg.steps_per_epoch or max(1, data.n_examples // cfg.batch_size)
     fingerprint = _fingerprint(cfg, data, steps)
-    wdir = work_dir(cfg.model_name)
+    resume_dir = work_dir(cfg.model_name)  # every worker resumes from here,
+    wdir = distribute.write_dir(resume_dir, strategy)  # only the chief writes to it
     csv_path = wdir / "training_log.csv"
 
     report = None
     initial_epoch = 0
-    restored = load_training_state(wdir, fingerprint) if cfg.resume else None
     best: dict[str, Any] = {}
-    if restored is not None:
-        model, initial_epoch, state = restored
-        best = state.get("best") or {}
-        log.info("resuming %s from its checkpoint after epoch %d", cfg.model_name, initial_epoch)
-        _trim_csv(csv_path, initial_epoch)
-    else:
-        if wdir.exists():
-            shutil.rmtree(wdir)
-        wdir.mkdir(parents=True)
-        model = build_model(arch, fc.n_bins, seed=cfg.seed)
-        if parent_model is not None:
-            report = transfer_weights(model, parent_model.keras_model)
-            text = format_transfer_report(report, f"{parent_model.name} ({parent_model.path})")
-            log.info("%s", text)
-        _compile(model, cfg.learning_rate)
+    with strategy.scope():  # model, optimizer and metrics: mirrored on every replica
+        restored = load_training_state(resume_dir, fingerprint) if cfg.resume else None
+        distribute.agree(strategy, restored[1] if restored else 0, "the epoch to resume from")
+        if restored is not None:
+            model, initial_epoch, state = restored
+            best = state.get("best") or {}
+            log.info("resuming %s from its checkpoint after epoch %d", cfg.model_name,
+                     initial_epoch)  # fmt: skip
+            if wdir != resume_dir:  # a worker: carry on from a copy of the chief's folder
+                shutil.rmtree(wdir, ignore_errors=True)
+                shutil.copytree(resume_dir, wdir)
+            _trim_csv(csv_path, initial_epoch)
+        else:
+            if wdir.exists():
+                shutil.rmtree(wdir)
+            wdir.mkdir(parents=True)
+            model = build_model(arch, fc.n_bins, seed=cfg.seed)
+            if parent_model is not None:
+                report = transfer_weights(model, parent_model.keras_model)
+                text = format_transfer_report(report, f"{parent_model.name} ({parent_model.path})")
+                log.info("%s", text)
+            _compile(model, cfg.learning_rate)
     if report is None and (wdir / "transfer.json").is_file():
         report = json.loads((wdir / "transfer.json").read_text())
     elif report is not None:
@@ -620,8 +657,15 @@ def train(
     if cfg.dev_dataset:
         validation = dev_arrays(cfg.dev_dataset, data, dev_max_examples)
     train_ds = data.train_dataset(
-        cfg.seed, initial_epoch, cfg.epochs, steps, cfg.batch_size, cfg.gain_augment_db
+        cfg.seed,
+        initial_epoch,
+        cfg.epochs,
+        steps,
+        cfg.batch_size,
+        cfg.gain_augment_db,
+        cfg.spectral_augment(),
     )
+    train_ds = distribute.shard_by_data(train_ds, strategy)  # each worker: its slice of a batch
     C = _Callbacks.get
     cbs: list[Any] = [
         C("Timing")(data),
@@ -632,6 +676,8 @@ def train(
     if cfg.tensorboard and _tensorboard_available():
         cbs.append(keras.callbacks.TensorBoard(str(wdir / "tensorboard"), write_graph=False))
     cbs += list(callbacks or [])
+    if distribute.is_distributed(strategy):  # batch-norm statistics: the same everywhere
+        cbs.insert(0, distribute.sync_callback(strategy))
     cbs.append(C("EpochCheckpoint")(wdir, fingerprint, cfg.target_metric, best))
     verbose = cfg.verbose
     if verbose == "auto":
@@ -654,6 +700,7 @@ def train(
         )
     history = read_history(csv_path)
     model_dir = Path(output_dir) if output_dir else cards.local_dir() / cfg.model_name
+    model_dir = distribute.write_dir(model_dir, strategy)
     best = cbs[-1].best
     if cfg.keep_best and best.get("epoch") and (wdir / BEST_WEIGHTS).is_file():
         model.load_weights(wdir / BEST_WEIGHTS)
@@ -661,7 +708,8 @@ def train(
                  best["value"])  # fmt: skip
     else:
         best = {"epoch": cfg.epochs, "value": (history.get(cfg.target_metric) or [None])[-1]}
-    card = write_model_dir(model, model_dir, cfg, data, history, parent_model, report, steps)
+    card = write_model_dir(model, model_dir, cfg, data, history, parent_model, report, steps,
+                           strategy=strategy)  # fmt: skip
     card = cards.update_card(model_dir, kept_epoch=best.get("epoch"),
                              metrics={f"best_{cfg.target_metric}": best.get("value")})  # fmt: skip
     if run is not None:
@@ -678,8 +726,10 @@ def write_model_dir(
     parent: Any,
     report: dict[str, list[str]] | None,
     steps: int,
+    strategy: Any = None,
 ) -> dict[str, Any]:
-    """Save the model (weights and architecture, no optimizer state) and its card."""
+    """Save the model (weights and architecture, no optimizer state) and its card.
+    ``strategy``: the ``tf.distribute`` strategy it was trained with (for ``trained_on``)."""
     from lib.files import atomic_path
 
     arch = cfg.arch()
@@ -709,7 +759,7 @@ def write_model_dir(
         "learning_rate": cfg.learning_rate,
         "seed": cfg.seed,
         "label_seconds": cfg.label_seconds,
-        "trained_on": where_trained(),
+        "trained_on": where_trained(strategy),
         "metrics": {f"final_{k}": v for k, v in last.items()},
         "features": fc.to_dict(),
         "output": {"hop_seconds": hop, "offset_seconds": offset},
