@@ -278,9 +278,18 @@ def cmd_listen(args: argparse.Namespace) -> int:
     from lib.live import assistant
 
     over = {"asr": args.asr, "music": args.music, "speaker_gate": args.speaker_gate,
-            "model": args.model, "threshold": args.threshold}  # fmt: skip
+            "model": args.model, "threshold": args.threshold,
+            "asr_grammar": False if args.open_vocabulary else None}  # fmt: skip
     cfg = config.load_config("live", "full", over)
     return assistant.listen(cfg, args.source, json_lines=args.json, realtime=args.realtime)
+
+
+def cmd_spotify_login(args: argparse.Namespace) -> int:
+    from lib.live import spotify
+
+    path = spotify.login(open_browser=not args.no_browser)
+    print(f"logged in to Spotify; the token is cached in {path} (mode 0600)")
+    return 0
 
 
 # ---------------------------------------------------------------------------- parser
@@ -466,14 +475,25 @@ def build_parser() -> argparse.ArgumentParser:
         "--source", nargs="+", default=["mic"], metavar="mic|FILE",
         help="'mic' (default) or audio files played one after the other",
     )  # fmt: skip
-    p.add_argument("--asr", choices=["pocketsphinx"], help="speech recogniser (offline)")
-    p.add_argument("--music", choices=["dry-run"], help="music controller")
+    p.add_argument(
+        "--asr", choices=["pocketsphinx", "google"],
+        help="speech recogniser: pocketsphinx (offline) or google (falls back to pocketsphinx)",
+    )  # fmt: skip
+    p.add_argument(
+        "--open-vocabulary", action="store_true",
+        help="pocketsphinx: general English model instead of the command grammar",
+    )  # fmt: skip
+    p.add_argument("--music", choices=["dry-run", "spotify"], help="music controller")
     p.add_argument("--speaker-gate", metavar="NAME", help="only this enrolled speaker commands")
     p.add_argument("--model", help="trigger model name or folder (default: shipped)")
     p.add_argument("--threshold", type=float, help="detection threshold (default: the card's)")
     p.add_argument("--realtime", action="store_true", help="play files at real-time speed")
     p.add_argument("--json", action="store_true", help="one JSON object per event per line")
     p.set_defaults(func=cmd_listen)
+    p = sub.add_parser("spotify-login", help="log in to Spotify once (for --music spotify)")
+    p.add_argument("--no-browser", action="store_true", help="print the login URL instead")
+    p.set_defaults(func=cmd_spotify_login)
+
     return parser
 
 

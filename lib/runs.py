@@ -44,6 +44,7 @@ NOTEBOOK_STAGES: dict[str, list[str]] = {
     "03_train_trigger": ["trigger", "synthesis"],
     "04_train_speaker": ["speaker"],
     "05_evaluate": ["evaluate"],
+    "06_live_demo": ["live"],
 }
 
 
@@ -340,8 +341,13 @@ def start_run(notebook: str, profile: str = "full", overrides: dict[str, Any] | 
     """Called by a notebook's setup cell: resolve settings and open the run record.
 
     Under ``heyjoe run`` the record directory already exists (``HEYJOE_RUN_DIR``); run
-    interactively, a new ``runs/<timestamp>_<notebook>_interactive/`` is made.
+    interactively, a new ``runs/<timestamp>_<notebook>_interactive/`` is made. With
+    ``TF_CONFIG`` naming several workers, multi-worker training is set up here, before the
+    notebook runs any TensorFlow (:func:`lib.distribute.start_if_configured`).
     """
+    from lib import distribute
+
+    distribute.start_if_configured()
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
     configs = config.load_stages(NOTEBOOK_STAGES.get(notebook, []), profile, overrides)
     env_dir = os.environ.get(RUN_DIR_ENV)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -41,21 +42,35 @@ class LiveConfig:
     preroll_seconds: float = 1.5
     max_command_seconds: float = 6.0
     end_silence_seconds: float = 0.7
-    min_command_seconds: float = 1.0
+    min_command_seconds: float = 0.3
+    command_wait_seconds: float = 2.5
     vad_margin_db: float = 10.0
+    vad_peak_drop_db: float = 15.0
     refractory_seconds: float = 2.0
-    asr: Literal["pocketsphinx"] = "pocketsphinx"
-    music: Literal["dry-run"] = "dry-run"
+    asr: Literal["pocketsphinx", "google"] = "pocketsphinx"
+    asr_grammar: bool = True
+    music_vocabulary: list[str] | None = None
+    language: str = "en-US"
+    google_timeout_seconds: float = 5.0
+    music: Literal["dry-run", "spotify"] = "dry-run"
     speaker_gate: str | None = None
     demo_recordings: int = 12
+    mic_seconds: float = 30.0
     realtime: bool = False
 
     def __post_init__(self) -> None:
-        positive = ("chunk_seconds", "max_command_seconds", "end_silence_seconds")
+        positive = ("chunk_seconds", "max_command_seconds", "end_silence_seconds",
+                    "google_timeout_seconds")  # fmt: skip
         for name in positive:
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be positive, got {getattr(self, name)}")
-        for name in ("preroll_seconds", "refractory_seconds", "min_command_seconds"):
+        for name in (
+            "preroll_seconds",
+            "refractory_seconds",
+            "min_command_seconds",
+            "mic_seconds",
+            "command_wait_seconds",
+        ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)}")
         if self.threshold is not None and not 0 < self.threshold < 1:
@@ -173,6 +188,8 @@ class Assistant:
         self._ring = np.zeros(0, dtype=np.float32)
         self._capture: list[np.ndarray] = []
         self._capture_t0 = 0.0
+        self._t_det = 0.0
+        self._levels: list[float] = []
         self._speech_seen = 0.0
         self._silence = 0.0
         self._floor_db = -60.0
@@ -181,6 +198,13 @@ class Assistant:
         if hasattr(self.detector, "reset"):
             self.detector.reset()
         self._steps = 0
+
+    def begin(self, source: str) -> list[Event]:
+        """Start a new source now (even one of the same name): close the current one and reset
+        the detector and the stream time. Returns the closing events."""
+        events = self.finish()
+        self._new_source(source)
+        return events
 
     def _event(self, kind: str, time: float, message: str, **data: Any) -> Event:
         self.counts[kind] = self.counts.get(kind, 0) + 1
@@ -224,6 +248,8 @@ class Assistant:
         first = len(self._ring) - int(round((t_end - start) * self.sr))
         self._capture = [self._ring[max(0, first) :].copy()]
         self._capture_t0 = start
+        self._t_det = t_det
+        self._levels = frame_db(self._capture[0], self._frame).tolist()
         levels = frame_db(self._ring, self._frame)
         self._floor_db = float(np.percentile(levels, 10)) if len(levels) else -60.0
         self._speech_seen = 0.0
@@ -238,21 +264,27 @@ class Assistant:
     ) -> list[Event]:
         if append:
             self._capture.append(x)
-        speech_db = max(self._floor_db + self.cfg.vad_margin_db, -55.0)
+        levels = frame_db(x, self._frame)
+        self._levels.extend(levels.tolist())
+        # speech: well above the noise floor, and not far below the loudest speech so far
+        # (music or chatter a little above the floor is not the command going on)
+        loud = float(np.percentile(self._levels, 95)) if self._levels else -60.0
+        speech_db = max(
+            self._floor_db + self.cfg.vad_margin_db, loud - self.cfg.vad_peak_drop_db, -55.0
+        )
         step = self._frame / self.sr
-        for level in frame_db(x, self._frame):
+        for level in levels:
             if level > speech_db:
                 self._speech_seen += step
                 self._silence = 0.0
             else:
                 self._silence += step
         length = t_end - self._capture_t0
+        # silence ends the command once some command speech was heard after the detection,
+        # or when none has started within command_wait_seconds
         ended = self._silence >= self.cfg.end_silence_seconds and (
             self._speech_seen >= self.cfg.min_command_seconds
-            or length
-            >= self.cfg.preroll_seconds
-            + self.cfg.end_silence_seconds
-            + self.cfg.min_command_seconds
+            or t_end - self._t_det >= self.cfg.command_wait_seconds
         )
         if not ended and not force and length < self.cfg.max_command_seconds:
             return []
@@ -288,12 +320,17 @@ class Assistant:
             if not ok:
                 self._start_refractory(t_end)
                 return ev
-        self._future = self._pool.submit(self.recogniser.transcribe, audio, self.sr)
+        self._future = self._pool.submit(self._transcribe, audio)
         self.state = State.RECOGNISING
         if self.synchronous:
             self._future.exception()  # wait
             ev += self._act(t_end)
         return ev
+
+    def _transcribe(self, audio: np.ndarray) -> tuple[str, float]:
+        t0 = time.perf_counter()
+        text = self.recogniser.transcribe(audio, self.sr)
+        return text, time.perf_counter() - t0
 
     def _start_refractory(self, t: float) -> None:
         self.state = State.REFRACTORY
@@ -304,16 +341,31 @@ class Assistant:
         self.state = State.ACTING
         name = getattr(self.recogniser, "name", "asr")
         try:
-            text = fut.result() if fut is not None else ""
+            text, asr_seconds = fut.result() if fut is not None else ("", 0.0)
         except HeyJoeError as exc:
             ev = [self._event("asr_error", t, f"Sorry, speech recognition failed: {exc}")]
             self._start_refractory(t)
             return ev
+        ev = []
+        fell_back = getattr(self.recogniser, "last_fallback", None)
+        if fell_back:
+            ev.append(
+                self._event("asr_fallback", t, f"{fell_back}; used {name} instead", backend=name)
+            )
         if not text:
-            ev = [self._event("no_speech", t, "Sorry, I didn't hear a command.", backend=name)]
+            ev.append(self._event("no_speech", t, "Sorry, I didn't hear a command.", backend=name))
             self._start_refractory(t)
             return ev
-        ev = [self._event("transcript", t, repr(text), text=text, backend=name)]
+        ev.append(
+            self._event(
+                "transcript",
+                t,
+                repr(text),
+                text=text,
+                backend=name,
+                asr_seconds=round(asr_seconds, 3),
+            )  # fmt: skip
+        )
         cmd: Command = parse_command(text)
         if cmd.action == "unknown":
             ev.append(
@@ -359,18 +411,44 @@ class Assistant:
         self._pool.shutdown(wait=True)
 
 
+def make_asr(cfg: LiveConfig) -> Any:
+    """The recogniser of ``cfg``: PocketSphinx (with the command grammar unless
+    ``asr_grammar`` is false), or Google falling back to that PocketSphinx."""
+    from lib.live.asr import make_recogniser
+    from lib.live.grammar import DEFAULT_MUSIC
+
+    offline = {"grammar": cfg.asr_grammar, "music_vocabulary": cfg.music_vocabulary}
+    if cfg.asr == "google":
+        phrases = list(cfg.music_vocabulary or DEFAULT_MUSIC) + ["play", "pause", "volume"]
+        return make_recogniser(
+            "google", offline, language=cfg.language, phrases=phrases,
+            timeout=cfg.google_timeout_seconds,
+        )  # fmt: skip
+    return make_recogniser("pocketsphinx", offline)
+
+
+def make_controller(cfg: LiveConfig) -> Any:
+    """The music controller of ``cfg``: the dry run, or Spotify (credentials from the
+    environment; see :mod:`lib.live.spotify`)."""
+    if cfg.music == "spotify":
+        from lib.live.spotify import SpotifyController
+
+        return SpotifyController.from_env()
+    from lib.live.music import DryRunController
+
+    return DryRunController()
+
+
 def build(cfg: LiveConfig, on_scores: Any = None, synchronous: bool = False) -> Assistant:
     """An assistant from its settings: the trigger model, recogniser, controller and gate."""
-    from lib.live.asr import make_recogniser
-    from lib.live.music import DryRunController
     from lib.trigger import StreamingDetector, load_model
 
     detector = StreamingDetector(load_model(cfg.model))
     gate = SpeakerGate(cfg.speaker_gate) if cfg.speaker_gate else None
     return Assistant(
         detector,
-        make_recogniser(cfg.asr),
-        DryRunController(),
+        make_asr(cfg),
+        make_controller(cfg),
         cfg,
         speaker_gate=gate,
         on_scores=on_scores,
