@@ -420,10 +420,15 @@ def make_asr(cfg: LiveConfig) -> Any:
     offline = {"grammar": cfg.asr_grammar, "music_vocabulary": cfg.music_vocabulary}
     if cfg.asr == "google":
         phrases = list(cfg.music_vocabulary or DEFAULT_MUSIC) + ["play", "pause", "volume"]
-        return make_recogniser(
+        rec = make_recogniser(
             "google", offline, language=cfg.language, phrases=phrases,
             timeout=cfg.google_timeout_seconds,
         )  # fmt: skip
+        try:
+            rec.primary.check()  # credentials and package, before the first command
+        except HeyJoeError as exc:
+            log.warning("%s; commands will be recognised offline (pocketsphinx)", exc)
+        return rec
     return make_recogniser("pocketsphinx", offline)
 
 
@@ -443,12 +448,13 @@ def build(cfg: LiveConfig, on_scores: Any = None, synchronous: bool = False) -> 
     """An assistant from its settings: the trigger model, recogniser, controller and gate."""
     from lib.trigger import StreamingDetector, load_model
 
+    controller = make_controller(cfg)  # missing credentials fail here, before any loading
     detector = StreamingDetector(load_model(cfg.model))
     gate = SpeakerGate(cfg.speaker_gate) if cfg.speaker_gate else None
     return Assistant(
         detector,
         make_asr(cfg),
-        make_controller(cfg),
+        controller,
         cfg,
         speaker_gate=gate,
         on_scores=on_scores,
