@@ -58,6 +58,7 @@ class PocketSphinxRecogniser:
         self.dropped: list[str] = []  # vocabulary left out of the grammar (unknown words)
         self._decoder: Any = None
         self._lm_search: str | None = None
+        self._cmn = ""
         self._lock = threading.Lock()
 
     def _get(self) -> Any:
@@ -82,11 +83,14 @@ class PocketSphinxRecogniser:
                 except ValueError as exc:
                     raise ConfigError(f"the command grammar does not load: {exc}") from None
                 dec.activate_search("commands")
+            self._cmn = dec.get_cmn()
             self._decoder = dec
         return self._decoder
 
-    @staticmethod
-    def _decode(dec: Any, pcm: bytes) -> str:
+    def _decode(self, dec: Any, pcm: bytes) -> str:
+        # every utterance starts from the same cepstral mean, so a command is heard the same
+        # whatever was recognised before it
+        dec.set_cmn(self._cmn)
         dec.start_utt()
         dec.process_raw(pcm, full_utt=True)
         dec.end_utt()
