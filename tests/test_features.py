@@ -134,6 +134,52 @@ def test_batch_equals_single_clips_and_short_clips_are_empty() -> None:
     np.testing.assert_allclose(silence, np.log(np.float32(fc.log_floor)))
 
 
+def _pinned_signal(sr: int) -> np.ndarray:
+    """One second of a chirp, a tone and a deterministic broadband term (no random generator)."""
+    t = np.arange(sr) / sr
+    x = 0.3 * np.sin(2 * np.pi * (300 * t + 900 * t**2)) + 0.1 * np.sin(2 * np.pi * 2500 * t)
+    x += 0.02 * np.sin(1e6 * t**2)
+    return x.astype(np.float32)
+
+
+# Values computed before the feature code was optimised: the shipped models were trained on
+# features computed this way, so any change to them must be deliberate.
+PINNED = {
+    "logmel": (FeatureConfig(), (98, 40), [
+        (0, 0, -9.448644638061523), (10, 5, 2.2474093437194824), (50, 12, -7.375324726104736),
+        (97, 39, -5.565652370452881), (40, 20, -6.740034580230713), (70, 30, -6.270663738250732),
+    ]),
+    "spectrogram": (SPEC, (549, 101), [
+        (0, 0, -4.1663126945495605), (10, 2, -3.261129140853882), (300, 13, -6.539059638977051),
+        (5, 1, -3.217642307281494), (400, 8, -3.409090280532837), (100, 20, -9.909828186035156),
+    ]),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", sorted(PINNED))
+def test_feature_values_are_pinned(kind: str) -> None:
+    fc, shape, values = PINNED[kind]
+    feats = compute_features(_pinned_signal(fc.sample_rate), fc)
+    assert feats.shape == shape
+    for i, j, value in values:
+        assert feats[i, j] == pytest.approx(value, rel=1e-5, abs=1e-5), (i, j)
+
+
+def test_reused_buffers_do_not_leak_between_calls_or_threads() -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    fc = FeatureConfig()
+    clips = [noise(s, 16000, seed=k) for k, s in enumerate((12.0, 0.7, 3.3, 12.0, 0.03))]
+    alone = [compute_features(c, fc) for c in clips]
+    # interleaved with other settings and other lengths, sequentially and from 4 threads
+    mixed = [(compute_features(noise(1.0, 44100), SPEC), compute_features(c, fc))[1] for c in clips]
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(lambda c: compute_features(c, fc), clips * 4))
+    for got in (mixed, threaded[:5], threaded[5:10], threaded[15:]):
+        for a, b in zip(alone, got, strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
 def test_bad_audio_is_rejected_clearly() -> None:
     fc = FeatureConfig()
     with pytest.raises(AudioError, match="1-D"):

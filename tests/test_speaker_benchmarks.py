@@ -26,6 +26,9 @@ def test_speaker_batches_benchmark_quick() -> None:
     figures = run_benchmark("speaker_batches.py")
     assert figures["ours_numpy_batch_ms"] > 0 and figures["seed_style_batch_ms"] > 0
     assert figures["speedup_vs_seed_style"] > 1
+    assert figures["ours_tfdata_batch_ms"] > 0 and figures["ours_tfdata_batch_mean_ms"] > 0
+    assert figures["ours_tfdata_wait_in_training_ms"] >= 0
+    assert figures["speedup_tfdata_vs_seed_style"] > 1
     assert figures["train_step_ms"] > 0
 
 

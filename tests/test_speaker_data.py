@@ -212,3 +212,91 @@ def test_tf_data_batches_equal_numpy_crops(tmp_path) -> None:
     starts = s.triplet_batch_starts(np.random.default_rng(7), 4)
     assert got.shape == (12, 100, 8)
     np.testing.assert_array_equal(got, batches.crop_numpy(c.features, starts, 100))
+
+
+def small_cache(tmp_path, speakers=4, per_speaker=3, bins=8, seed=5):
+    rng = np.random.default_rng(seed)
+    utts = [(f"s{k}/{i}", f"s{k}", "train", rng.standard_normal((110 + 17 * i + 5 * k, bins)))
+            for k in range(speakers) for i in range(per_speaker)]  # fmt: skip
+    return cache.write_cache(tmp_path / "c", utts, FeatureConfig(n_mels=bins))
+
+
+def test_vectorised_crops_equal_per_crop_slices(tmp_path) -> None:
+    c = small_cache(tmp_path)
+    crop = 100
+    last = len(c.features) - crop
+    starts = np.array([0, 1, 37, last - 1, last, 5, 5], dtype=np.int32)
+    want = np.stack([np.asarray(c.features[s : s + crop], np.float32) for s in starts])
+    bank = batches.feature_bank(c)
+    assert bank.dtype == np.float32 and batches.feature_bank(c, budget_bytes=0) is c.features
+    for features in (c.features, bank):  # the float16 memory map and the float32 copy
+        got = batches.crop_numpy(features, starts, crop)
+        assert got.dtype == np.float32 and got.shape == (len(starts), crop, 8)
+        np.testing.assert_array_equal(got, want)
+    windows = batches.crop_windows(bank, crop)
+    assert windows.shape == (last + 1, crop, 8) and not windows.flags.writeable
+    assert np.shares_memory(windows, bank)  # a view, no copy
+    assert batches.crop_numpy(bank, np.zeros(0, np.int32), crop).shape == (0, crop, 8)
+    for bad in (last + 1, -1):
+        with pytest.raises(IndexError):
+            batches.crop_numpy(bank, np.array([3, bad]), crop)
+    with pytest.raises(ValueError, match="does not fit"):
+        batches.crop_windows(bank, len(bank) + 1)
+
+
+def test_vectorised_hard_negatives_match_the_per_triplet_rule(tmp_path) -> None:
+    c = small_cache(tmp_path, speakers=6, per_speaker=4)
+    s = batches.TripletSampler(c, "train", 100, margin=0.2, hard_negative_fraction=1.0,
+                               hard_candidates=5)  # fmt: skip
+    rng = np.random.default_rng(0)
+    ids = np.sort(rng.choice(len(c), size=18, replace=False))  # some utterances not in it
+    emb = rng.standard_normal((len(ids), 4)).astype(np.float32)
+    s.set_table(ids, emb / np.linalg.norm(emb, axis=1, keepdims=True))
+    trip = s.triplets(np.random.default_rng(1), 64)
+
+    def reference(cand_row: np.ndarray, a: int, p: int, fallback: int) -> int:
+        """The rule one triplet at a time, as the earlier loop did it."""
+        row = {int(u): r for r, u in enumerate(s.table_index)}
+        if int(a) not in row or int(p) not in row:
+            return fallback
+        cand = cand_row[s.speaker_of[s.table_index[cand_row]] != s.speaker_of[a]]
+        if cand.size == 0:
+            return fallback
+        sim_an = s.table[cand] @ s.table[row[int(a)]]
+        sim_ap = float(s.table[row[int(p)]] @ s.table[row[int(a)]])
+        semi = sim_an < sim_ap + s.margin
+        pool = np.flatnonzero(semi) if semi.any() else np.arange(len(cand))
+        return int(s.table_index[cand[pool[np.argmax(sim_an[pool])]]])
+
+    got = s._hard_negatives(np.random.default_rng(2), trip[:, 0], trip[:, 1], trip[:, 2],
+                            s._table)  # fmt: skip
+    cands = np.random.default_rng(2).integers(len(ids), size=(len(trip), s.hard_candidates))
+    want = [reference(cands[t], *trip[t]) for t in range(len(trip))]
+    np.testing.assert_array_equal(got, want)
+    assert np.any(got != trip[:, 2])  # some negatives did come from the table
+    spk = s.speaker_of
+    assert np.all(spk[trip[:, 0]] == spk[trip[:, 1]]) and np.all(spk[trip[:, 0]] != spk[trip[:, 2]])
+    assert np.array_equal(trip, s.triplets(np.random.default_rng(1), 64))  # deterministic
+
+
+def test_tf_data_batches_equal_numpy_crops_with_hard_negatives_and_labels(tmp_path) -> None:
+    c = small_cache(tmp_path)
+    s = batches.TripletSampler(c, "train", 100, hard_negative_fraction=0.5, hard_candidates=4)
+    rng = np.random.default_rng(0)
+    emb = rng.standard_normal((len(s.utterances), 4)).astype(np.float32)
+    s.set_table(s.utterances, emb / np.linalg.norm(emb, axis=1, keepdims=True))
+    want_rng = np.random.default_rng(11)
+    want = [batches.crop_numpy(c.features, s.triplet_batch_starts(want_rng, 3), 100)
+            for _ in range(4)]  # fmt: skip
+    for budget in (batches.FLOAT32_BUDGET_BYTES, 0):  # float32 tensor, or float16 + cast
+        feats = batches.features_tensor(c, budget_bytes=budget)
+        assert feats.dtype.name == ("float32" if budget else "float16")
+        it = iter(batches.triplet_dataset(s, feats, 3, seed=11))
+        for w in want:
+            got = next(it).numpy()
+            assert got.dtype == np.float32
+            np.testing.assert_array_equal(got, w)
+    cls = next(iter(batches.classification_dataset(s, batches.features_tensor(c), 5, seed=3)))
+    starts, labels = s.classification_batch(np.random.default_rng(3), 5)
+    np.testing.assert_array_equal(cls[0].numpy(), batches.crop_numpy(c.features, starts, 100))
+    np.testing.assert_array_equal(cls[1].numpy(), labels)

@@ -193,6 +193,115 @@ def test_room_impulse_response_decays_and_is_seeded():
     assert not np.array_equal(ir, room_impulse_response(0.4, SR, np.random.default_rng(4)))
 
 
+def reference_time_stretch(x: np.ndarray, rate: float, n_fft: int = 512) -> np.ndarray:
+    """The phase vocoder as first written (one running product over every output frame)."""
+    import scipy.fft
+
+    x = np.asarray(x, dtype=np.float32)
+    n_out, hop = int(round(len(x) / rate)), n_fft // 4
+    window = (0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)).astype(np.float32)
+    padded = np.pad(x, (n_fft // 2, n_fft // 2 + n_fft))
+    n_frames = 1 + (len(padded) - n_fft) // hop
+    frames = np.lib.stride_tricks.sliding_window_view(padded, n_fft)[::hop][:n_frames]
+    spec = scipy.fft.rfft(frames * window, axis=1)
+    mag_in = np.abs(spec)
+    steps = np.arange(0, n_frames - 1, rate)
+    i = steps.astype(np.int64)
+    frac = (steps - i).astype(np.float32)[:, None]
+    mag = (1 - frac) * mag_in[i] + frac * mag_in[i + 1]
+    tiny = np.float32(1e-30)
+    advance = spec[i + 1] * np.conj(spec[i])
+    size = np.abs(advance)
+    expected = np.exp(1j * (2 * np.pi * hop / n_fft) * np.arange(n_fft // 2 + 1))
+    unit = np.where(size > tiny, advance / np.maximum(size, tiny), expected.astype(np.complex64))
+    start = np.where(mag_in[0] > tiny, spec[0] / np.maximum(mag_in[0], tiny), np.complex64(1))
+    phasor = np.empty_like(unit)
+    phasor[0] = start
+    np.cumprod(unit[:-1], axis=0, out=phasor[1:])
+    phasor[1:] *= start
+    phasor /= np.maximum(np.abs(phasor), tiny)
+    out_frames = scipy.fft.irfft(mag * phasor, n=n_fft, axis=1).astype(np.float32) * window
+    k = len(steps)
+    out = np.zeros((k + 3, hop), dtype=np.float32)
+    norm = np.zeros((k + 3, hop), dtype=np.float32)
+    for r in range(4):
+        out[r : r + k] += out_frames.reshape(k, 4, hop)[:, r]
+        norm[r : r + k] += (window**2).reshape(4, hop)[r]
+    out = (out / np.maximum(norm, np.float32(1e-3))).reshape(-1)[n_fft // 2 : n_fft // 2 + n_out]
+    return np.pad(out, (0, n_out - len(out)))
+
+
+@pytest.mark.parametrize("rate", [0.5, 0.8, 1 / 1.12, 1.12, 1.5, 2.3])
+def test_time_stretch_equals_the_reference_vocoder(rate):
+    """The telescoped running product gives the vocoder's output, silent stretches included."""
+    rng = np.random.default_rng(int(rate * 100))
+    for n_fft, n in ((512, 12_800), (64, 3_001), (512, 700)):
+        x = tone(n / SR, 440) + noise(n / SR, std=0.01, seed=n)[:n]
+        x[n // 3 : n // 3 + n // 5] = 0  # digital silence inside the clip
+        x[: int(rng.integers(0, 40))] = 0
+        ours, ref = time_stretch(x, rate, n_fft), reference_time_stretch(x, rate, n_fft)
+        assert ours.shape == ref.shape == (int(round(n / rate)),) and ours.dtype == np.float32
+        np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-5 * np.abs(ref).max())
+    silence = np.zeros(2000, np.float32)
+    np.testing.assert_array_equal(time_stretch(silence, rate), np.zeros(round(2000 / rate)))
+
+
+@pytest.mark.parametrize(("up", "down"), [(64, 61), (9, 10), (10, 9), (1, 2), (3, 1), (57, 64)])
+def test_polyphase_resampler_equals_resample_poly(up, down):
+    from scipy.signal import resample_poly
+
+    for n in (0, 1, 5, 333, 8_000):
+        x = noise(max(n, 1) / SR, seed=n)[:n]
+        x[: n // 4] += np.float32(0.3) * np.sin(0.3 * np.arange(n // 4), dtype=np.float32)
+        ref = resample_poly(x.astype(np.float64), up, down)
+        ours = synth._resample(x, up, down)
+        assert ours.shape == ref.shape and ours.dtype == np.float32
+        np.testing.assert_allclose(ours, ref, rtol=0, atol=1e-6)
+
+
+def test_speed_factor_rounding_equals_fraction():
+    from fractions import Fraction
+
+    factors = [*np.random.default_rng(0).uniform(0.05, 4.0, 2_000).tolist(), 1.0, 0.5, 2.0, 1 / 3]
+    for f in factors:
+        frac = Fraction(f).limit_denominator(64)
+        assert synth._limit_denominator(f, 64) == (frac.numerator, frac.denominator)
+
+
+def test_reverb_is_the_full_convolution():
+    ir = room_impulse_response(0.3, SR, np.random.default_rng(0))
+    for n in (1, 30, 2_401, 9_000):
+        x = noise(n / SR, seed=n)[:n]
+        wet = synth.add_reverb(x, ir)
+        ref = np.convolve(x.astype(np.float64), ir.astype(np.float64))
+        assert wet.shape == ref.shape and wet.dtype == np.float32
+        np.testing.assert_allclose(wet, ref, rtol=0, atol=1e-6 * np.abs(ref).max())
+
+
+def test_room_impulse_response_draws_as_before():
+    """Same generator calls in the same order as ``rng.choice`` made: examples are unchanged."""
+
+    def reference(rt60, sr, rng):
+        n = max(int(rt60 * sr), 2)
+        t = np.arange(n, dtype=np.float32) / np.float32(sr)
+        tail = rng.standard_normal(n).astype(np.float32) * np.exp(-math.log(1000.0) * t / rt60)
+        tail[: min(int(0.002 * sr) + 1, n - 1)] = 0.0
+        tail *= np.float32(math.sqrt(rng.uniform(0.2, 1.0) / float(np.dot(tail, tail))))
+        tail[0] = 1.0
+        for _ in range(int(rng.integers(2, 6))):
+            delay = int(rng.uniform(0.002, 0.03) * sr)
+            if 0 < delay < n:
+                tail[delay] += rng.choice((-1.0, 1.0)) * rng.uniform(0.15, 0.6)
+        return tail
+
+    for seed in range(20):
+        a, b = np.random.default_rng(seed), np.random.default_rng(seed)
+        np.testing.assert_array_equal(
+            room_impulse_response(0.25, 16000, a), reference(0.25, 16000, b)
+        )
+        assert a.random() == b.random()
+
+
 class Counter:
     def __init__(self, fn):
         self.fn, self.calls = fn, 0
