@@ -106,13 +106,17 @@ def test_detection_capture_recognition_action():
     assert det.time == pytest.approx(1.7, abs=0.05)
     assert act.data["action"] == "play" and act.data["query"] == "jazz"
     assert music.playing and music.track == "jazz"
-    # the capture starts 1.5 s before the detection (pre-roll) ...
+    # the capture reaches back into the pre-roll (1.5 s before the detection) to the trigger's
+    # speech, ends after end_silence_seconds of silence, and the recogniser gets the speech
+    # from 1.0 s to 3.0 s with speech_pad_seconds (0.25) either side, not the quiet around it
     audio = asr.audio[0]
-    first_loud = np.flatnonzero(np.abs(audio) > 0.05)[0] / SR
-    assert first_loud == pytest.approx(1.0 - (1.7 - 1.5), abs=0.05)
-    # ... and ends after end_silence_seconds of silence following the speech
+    loud = np.flatnonzero(np.abs(audio) > 0.05) / SR
+    pad = LiveConfig().speech_pad_seconds
+    assert loud[0] == pytest.approx(pad, abs=0.05)
+    assert len(audio) / SR - loud[-1] == pytest.approx(pad, abs=0.05)
+    assert len(audio) / SR == pytest.approx(3.0 - 1.0 + 2 * pad, abs=0.1)
     assert cap.data["reason"] == "end of speech"
-    assert cap.data["seconds"] == pytest.approx(3.0 + 0.7 - 0.2, abs=0.2)
+    assert cap.data["seconds"] == pytest.approx(len(audio) / SR, abs=0.01)
     assert a.state is State.LISTENING or a.state is State.REFRACTORY
 
 
@@ -124,7 +128,8 @@ def test_maximum_length_ends_a_capture_that_never_falls_silent():
     events = run(a, x)
     cap = next(e for e in events if e.kind == "captured")
     assert cap.data["reason"] == "maximum length"
-    assert cap.data["seconds"] == pytest.approx(4.0, abs=0.1)
+    # the 4 s window starts at 0.5 s; the speech in it from 1.0 s, less the pad, is kept
+    assert cap.data["seconds"] == pytest.approx(4.0 - (1.0 - cfg.speech_pad_seconds - 0.5), abs=0.1)
 
 
 def test_refractory_period_ignores_detections_right_after_a_command():

@@ -46,6 +46,7 @@ class LiveConfig:
     command_wait_seconds: float = 2.5
     vad_margin_db: float = 10.0
     vad_peak_drop_db: float = 15.0
+    speech_pad_seconds: float = 0.25
     refractory_seconds: float = 2.0
     asr: Literal["pocketsphinx", "google"] = "pocketsphinx"
     asr_grammar: bool = True
@@ -70,6 +71,7 @@ class LiveConfig:
             "min_command_seconds",
             "mic_seconds",
             "command_wait_seconds",
+            "speech_pad_seconds",
         ):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be 0 or more, got {getattr(self, name)}")
@@ -254,6 +256,7 @@ class Assistant:
         self._floor_db = float(np.percentile(levels, 10)) if len(levels) else -60.0
         self._speech_seen = 0.0
         self._silence = 0.0
+        self._speech_db = -55.0
         self.state = State.CAPTURING
         # the audio after the detection decides when the command ends
         tail = self._ring[len(self._ring) - int(round((t_end - t_det) * self.sr)) :]
@@ -272,6 +275,7 @@ class Assistant:
         speech_db = max(
             self._floor_db + self.cfg.vad_margin_db, loud - self.cfg.vad_peak_drop_db, -55.0
         )
+        self._speech_db = speech_db
         step = self._frame / self.sr
         for level in levels:
             if level > speech_db:
@@ -288,7 +292,7 @@ class Assistant:
         )
         if not ended and not force and length < self.cfg.max_command_seconds:
             return []
-        audio = np.concatenate(self._capture)
+        audio = self._speech_only(np.concatenate(self._capture))
         self._capture = []
         why = "end of speech" if ended else "end of audio" if force else "maximum length"
         ev = [
@@ -326,6 +330,21 @@ class Assistant:
             self._future.exception()  # wait
             ev += self._act(t_end)
         return ev
+
+    def _speech_only(self, audio: np.ndarray) -> np.ndarray:
+        """The capture from its first to its last speech frame, ``speech_pad_seconds`` either side.
+
+        The pre-roll starts wherever the ring buffer does, often in background noise or music;
+        a grammar decoder must turn every sound it is given into words, so noise in front of
+        "hey joe play some jazz" can come out as "turn it up"."""
+        levels = frame_db(audio, self._frame)
+        speech = np.flatnonzero(levels > self._speech_db)
+        if not len(speech):
+            return audio
+        pad = int(round(self.cfg.speech_pad_seconds * self.sr))
+        first = max(0, int(speech[0]) * self._frame - pad)
+        last = min(len(audio), (int(speech[-1]) + 1) * self._frame + pad)
+        return audio[first:last]
 
     def _transcribe(self, audio: np.ndarray) -> tuple[str, float]:
         t0 = time.perf_counter()

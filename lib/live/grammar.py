@@ -34,7 +34,7 @@ grammar heyjoe;
 public <utterance> = [<wake>] <command>;
 <wake> = hey joe | okay joe | hey | joe;
 <command> = play [some | the | me] <music> [music]
-  | play [the] (album | artist | playlist | song | track) <music>
+  | play [the] (album | artist | playlist | track) <music> | play the song <music>
   | (pause | stop) [the music]
   | (resume | continue) [the music]
   | (next | skip) [song | track | this song]
@@ -45,6 +45,9 @@ public <utterance> = [<wake>] <command>;
 <music> = {music};
 <number> = {numbers};
 """
+
+# "song" only after "the": a bare "play song <music>" competes with "play some <music>", and
+# the two sound alike enough that the grammar heard "play some jazz" as a track named jazz
 
 _WORD = re.compile(r"^[a-z]+$")
 
