@@ -158,9 +158,12 @@ def cmd_evaluate_speaker(args: argparse.Namespace) -> int:
 def cmd_train_trigger(args: argparse.Namespace) -> int:
     from lib.trigger import train
 
+    params = _collect_params(args.param, args.params_file)
+    if args.overwrite:
+        params["overwrite"] = True
     result = train.train_cli(
         args.profile,
-        _collect_params(args.param, args.params_file),
+        params,
         evaluate=args.evaluate,
         dev_clips=args.dev_clips,
         negative_minutes=args.negative_minutes,
@@ -405,6 +408,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="YAML file of parameters (-p wins over it)",
     )  # fmt: skip
     p.add_argument("--evaluate", action="store_true", help="evaluate on the dev sets afterwards")
+    p.add_argument(
+        "--overwrite", action="store_true",
+        help="replace a model of that name trained with other settings (else refused)",
+    )  # fmt: skip
     p.add_argument("--dev-clips", type=int, default=40, help="dev clips for --evaluate")
     p.add_argument(
         "--negative-minutes", type=float, default=60.0, help="long negatives for --evaluate"

@@ -116,6 +116,8 @@ class CorpusConfig:
     flite_command: str
     flite_voices: list[str]
     flite_rates: list[float]
+    flite_pitches: list[float]
+    flite_negative_pitches: list[float]
     festival_command: str
     festival_voices: list[str]
     festival_rates: list[float]
@@ -157,6 +159,11 @@ class CorpusConfig:
             _check_range(name, getattr(self, name), 0, 99, "espeak pitch")
         for name in ("flite_rates", "festival_rates"):
             _check_range(name, getattr(self, name), 0.25, 4.0, "speed factor")
+        for name in ("flite_pitches", "flite_negative_pitches"):
+            values = getattr(self, name)
+            if not values:
+                raise ConfigError(f"parameter {name!r} must list at least one pitch (0 = own)")
+            _check_range(name, [v for v in values if v != 0], 50, 400, "Hz, or 0 for own")
         for name in ("espeak_variants", "espeak_negative_variants"):
             for v in getattr(self, name):
                 if v.startswith("+") or not re.fullmatch(r"[A-Za-z0-9_-]*", v):
@@ -233,8 +240,9 @@ class ClipRecord:
     """One row of ``manifest.csv``.
 
     ``path`` is relative to the raw directory (POSIX separators). ``rate``: espeak-ng words
-    per minute, or the flite/festival speed factor; ``pitch``: espeak-ng pitch 0-99. Both are
-    ``None`` where they do not apply (user recordings, backgrounds, festival pitch).
+    per minute, or the flite/festival speed factor; ``pitch``: espeak-ng pitch 0-99, or the
+    flite mean f0 in Hz. Both are ``None`` where they do not apply (user recordings,
+    backgrounds, festival pitch, a flite voice at its own pitch).
     """
 
     path: str
@@ -586,7 +594,10 @@ def _synthesize(spec: ClipSpec, command: str, out: Path) -> None:
         done = _run(cmd, stdin=spec.text)
     elif spec.engine == "flite":
         stretch = f"duration_stretch={1.0 / spec.rate:.4f}"
-        cmd = [command, "-voice", spec.voice, "--setf", stretch, "-t", spec.text, "-o", str(out)]
+        cmd = [command, "-voice", spec.voice, "--setf", stretch]
+        if spec.pitch is not None:  # the voice's mean f0 (Hz); its own when not set
+            cmd += ["--setf", f"int_f0_target_mean={_fmt(spec.pitch)}"]
+        cmd += ["-t", spec.text, "-o", str(out)]
         done = _run(cmd)
     else:
         raise ValueError(f"engine {spec.engine!r} is synthesized in batches")
@@ -642,21 +653,25 @@ def _grid(
         rates = cfg.espeak_rates if activate else cfg.espeak_negative_rates
         pitches = cfg.espeak_pitches if activate else cfg.espeak_negative_pitches
         return cfg.espeak_voices, variants, [(float(r), float(p)) for r in rates for p in pitches]
-    voices, rates = (
-        (cfg.flite_voices, cfg.flite_rates)
-        if engine == "flite"
-        else (cfg.festival_voices, cfg.festival_rates)
-    )
-    return voices, [""], [(float(r), None) for r in (rates if activate else [1.0])]
+    if engine == "flite":
+        rates = cfg.flite_rates if activate else [1.0]
+        pitches = [
+            float(p) if p else None
+            for p in (cfg.flite_pitches if activate else cfg.flite_negative_pitches)
+        ]
+        return cfg.flite_voices, [""], [(float(r), p) for r in rates for p in pitches]
+    rates = cfg.festival_rates if activate else [1.0]
+    return cfg.festival_voices, [""], [(float(r), None) for r in rates]
 
 
 def plan_clips(cfg: CorpusConfig, engines: Iterable[str] = ENGINES) -> list[ClipSpec]:
     """Every TTS clip the configuration asks for, in a fixed order (nothing is synthesized).
 
     Activates: the trigger phrase × espeak voices × variants × rates × pitches, × flite
-    voices × rates and × festival voices × rates. Negatives (confusable, ordinary and command
-    phrases): × espeak voices × negative variants × negative rates × negative pitches, and
-    × every flite and festival voice at normal speed. Festival clips are the dev split.
+    voices × rates × pitches and × festival voices × rates. Negatives (confusable, ordinary
+    and command phrases): × espeak voices × negative variants × negative rates × negative
+    pitches, × flite voices × negative pitches at normal speed, and × festival voices at
+    normal speed. Festival clips are the dev split.
     """
     phrases = [
         ("activate", "trigger", cfg.trigger_phrase),

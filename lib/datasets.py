@@ -392,7 +392,7 @@ def build_dataset(
             )
         fingerprint = corpus.fingerprint
     else:
-        fingerprint = source_fingerprint(raw_dir, cfg.split)
+        fingerprint = source_fingerprint(raw_dir, cfg.split, cfg.engines)
     params = _compared(cfg, fingerprint)
     root.parent.mkdir(parents=True, exist_ok=True)
     action, aside = _prepare_root(root, params, overwrite)

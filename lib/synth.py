@@ -53,6 +53,7 @@ class SynthesisConfig:
 
     dataset_name: str = "bootstrap_train"
     split: Literal["train", "dev"] = "train"
+    engines: list[str] | None = None
     n_examples: int = 1400
     example_seconds: float = 10.0
     seed: int = 0
@@ -96,6 +97,11 @@ class SynthesisConfig:
             or name != name.strip()
         ):
             raise bad("dataset_name", "must be a plain folder name (no '/', no leading '.')")
+        if self.engines is not None:
+            if isinstance(self.engines, str) or not self.engines:
+                raise bad("engines", "must be a non-empty list of engine names, or null for all")
+            if any(not isinstance(e, str) or not e.strip() for e in self.engines):
+                raise bad("engines", "must list engine names (espeak, flite, festival, user)")
         for key in ("n_examples", "label_steps", "shard_size", "sample_rate", "n_mels"):
             if getattr(self, key) < 1:
                 raise bad(key, "must be at least 1")
@@ -737,21 +743,36 @@ def _kind(value: str) -> str:
     return kind[:-1] if kind.endswith("s") else kind
 
 
-def _split_records(raw_dir: Path, split: str) -> list[Any]:
+def _split_records(raw_dir: Path, split: str, engines: Sequence[str] | None = None) -> list[Any]:
+    """The manifest records of ``split``; with ``engines``, activates and negatives only from
+    those engines (backgrounds always)."""
     from lib.corpus import load_manifest
 
     records = load_manifest(raw_dir)
-    return [r for r in records if r.split == split and _kind(r.kind) in KINDS]
+    keep = set(engines) if engines is not None else None
+    return [
+        r
+        for r in records
+        if r.split == split
+        and _kind(r.kind) in KINDS
+        and (
+            keep is None
+            or _kind(r.kind) == "background"
+            or str(getattr(r, "engine", "") or "user") in keep
+        )
+    ]
 
 
-def source_fingerprint(raw_dir: Path | str | None = None, split: str = "train") -> str:
+def source_fingerprint(
+    raw_dir: Path | str | None = None, split: str = "train", engines: Sequence[str] | None = None
+) -> str:
     """A short hash of the clips of ``split`` in the raw corpus (paths and file sizes).
 
     Changes when a clip is added, removed or rewritten, without reading any audio.
     """
     raw_dir = Path(raw_dir) if raw_dir else paths.raw_dir()
     h = hashlib.sha1()
-    for r in sorted(_split_records(raw_dir, split), key=lambda r: str(r.path)):
+    for r in sorted(_split_records(raw_dir, split, engines), key=lambda r: str(r.path)):
         p = raw_dir / r.path
         size = p.stat().st_size if p.is_file() else -1
         h.update(f"{_kind(r.kind)}|{r.path}|{size}\n".encode())
@@ -765,8 +786,12 @@ def load_corpus(
     max_clip_seconds: float | None = None,
     *,
     need_activates: bool = True,
+    engines: Sequence[str] | None = None,
 ) -> Corpus:
     """Load the clips of ``split`` listed in the raw corpus manifest, resampled to ``sample_rate``.
+
+    ``engines``: activates and negatives only from these engines (``espeak``, ``flite``,
+    ``festival``, ``user`` for recordings dropped in); backgrounds are always loaded.
 
     Unreadable clips, and activates/negatives longer than ``max_clip_seconds`` (they would not
     fit in an example), are skipped and listed in ``Corpus.skipped`` (one warning names them).
@@ -775,7 +800,7 @@ def load_corpus(
     from lib.audio import load_audio
 
     raw_dir = Path(raw_dir) if raw_dir else paths.raw_dir()
-    records = _split_records(raw_dir, split)
+    records = _split_records(raw_dir, split, engines)
     by_kind: dict[str, list[Clip]] = {k: [] for k in KINDS}
     skipped: list[tuple[str, str]] = []
     for r in records:
@@ -813,7 +838,7 @@ def load_corpus(
         split=split,
         raw_dir=raw_dir,
         skipped=skipped,
-        fingerprint=source_fingerprint(raw_dir, split),
+        fingerprint=source_fingerprint(raw_dir, split, engines),
     )
     corpus.check(str(raw_dir), need_activates=need_activates)
     return corpus
@@ -827,6 +852,7 @@ def corpus_for(cfg: SynthesisConfig, raw_dir: Path | str | None = None) -> Corpu
         cfg.sample_rate,
         max_clip_seconds=cfg.example_seconds,
         need_activates=cfg.activates_per_example[1] > 0,
+        engines=cfg.engines,
     )
 
 

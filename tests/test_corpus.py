@@ -13,7 +13,7 @@ import pytest
 import soundfile as sf
 
 from lib import audio, config, corpus, paths
-from lib.errors import ConfigError, DatasetError, HeyJoeError
+from lib.errors import AudioError, ConfigError, DatasetError, HeyJoeError
 
 ENGINES_PRESENT = all(shutil.which(c) for c in ("espeak-ng", "flite", "festival"))
 needs_tts = pytest.mark.skipif(
@@ -91,6 +91,32 @@ def test_plan_splits_festival_to_dev_only() -> None:
     }
 
 
+def test_flite_pitches_multiply_flite_clips_and_reach_the_command(monkeypatch) -> None:
+    cfg = config.load_config("corpus", "quick", {"flite_pitches": [0, 120, 180]})
+    flite = [s for s in corpus.plan_clips(cfg) if s.engine == "flite"]
+    act = [s for s in flite if s.kind == "activate"]
+    assert sorted({s.pitch for s in act}, key=str) == sorted({None, 120.0, 180.0}, key=str)
+    assert len(act) == 3 * len(cfg.flite_voices) * len(cfg.flite_rates)
+    assert {s.pitch for s in flite if s.kind == "negative"} == {None}  # negative pitches: [0]
+    # the voice's own pitch keeps the clip's name (clips made before pitches existed are reused)
+    own = next(s for s in act if s.pitch is None)
+    assert own.name in {s.name for s in corpus.plan_clips(config.load_config("corpus", "quick"))}
+    calls = []
+    monkeypatch.setattr(corpus, "_run", lambda cmd, **kw: calls.append(cmd) or _Done())
+    spec = next(s for s in act if s.pitch == 120.0)
+    with pytest.raises(AudioError):  # the fake run writes no file
+        corpus._synthesize(spec, "flite", Path("/nonexistent/x.wav"))
+    assert "int_f0_target_mean=120" in calls[0]
+    with pytest.raises(AudioError):
+        corpus._synthesize(own, "flite", Path("/nonexistent/x.wav"))
+    assert not any("int_f0_target_mean" in a for a in calls[1])
+
+
+class _Done:
+    returncode = 0
+    stderr = stdout = ""
+
+
 @pytest.mark.parametrize(
     ("key", "value", "fragment"),
     [
@@ -100,6 +126,8 @@ def test_plan_splits_festival_to_dev_only() -> None:
         ("bg_types", ["static"], "unknown type(s) static"),
         ("negative_phrases", ["-v x"], "not starting with '-'"),
         ("bg_dbfs", [-10.0, -30.0], "bg_dbfs"),
+        ("flite_pitches", [30], "flite_pitches"),
+        ("flite_negative_pitches", [], "flite_negative_pitches"),
     ],
 )
 def test_bad_settings_name_the_parameter(key: str, value: object, fragment: str) -> None:

@@ -608,6 +608,20 @@ def test_load_corpus_resamples_filters_and_lists_skipped(tmp_path):
     assert [x.path for x in dev.backgrounds] == ["backgrounds/dev_b0.wav"]
 
 
+def test_engines_keep_only_those_engines_clips_and_every_background(tmp_path):
+    raw = tmp_path / "raw"
+    write_corpus(raw)
+    flite = synth.corpus_for(SynthesisConfig(engines=["flite"], activates_per_example=(0, 0)), raw)
+    assert not flite.activates and [c.path for c in flite.negatives] == ["negatives/n0.wav"]
+    assert [c.path for c in flite.backgrounds] == ["backgrounds/b0.wav"]
+    everything = synth.corpus_for(SynthesisConfig(), raw)
+    assert len(everything.activates) == 2 and flite.fingerprint != everything.fingerprint
+    with pytest.raises(DatasetError, match="activates"):  # flite has no activates here
+        synth.corpus_for(SynthesisConfig(engines=["flite"]), raw)
+    with pytest.raises(ConfigError, match="engines"):
+        SynthesisConfig(engines="flite")  # type: ignore[arg-type]
+
+
 def test_empty_split_names_the_split_and_the_raw_dir(tmp_path):
     raw = tmp_path / "raw"
     write_corpus(raw, dev=False)

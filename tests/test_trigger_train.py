@@ -152,6 +152,7 @@ def test_train_trigger_command_writes_model_and_run_record(datasets, capsys) -> 
     from lib import cli
 
     args = ["train-trigger", "--profile", "quick", "-p", "model_name", "cli_model",
+            "-p", "overwrite", "false",
             "-p", "datasets", "{toy_train: 1.0}", "-p", "dev_dataset", "toy_dev",
             "-p", "epochs", "1", "-p", "steps_per_epoch", "1", "-p", "batch_size", "2"]  # fmt: skip
     assert cli.main(args) == 0
@@ -164,6 +165,17 @@ def test_train_trigger_command_writes_model_and_run_record(datasets, capsys) -> 
         assert (model_dir / "run" / name).is_file(), name
     assert cli.main(["train-trigger", "-p", "dropout", "1.5"]) == 2
     assert "dropout" in capsys.readouterr().err
+    # the same name with other settings: refused (the model is kept), then --overwrite
+    before = (model_dir / "model.keras").read_bytes()
+    assert cli.main([*args, "-p", "learning_rate", "0.01"]) == 2
+    err = capsys.readouterr().err
+    assert str(model_dir) in err and "'cli_model'" in err and "--overwrite" in err
+    assert (model_dir / "model.keras").read_bytes() == before
+    assert cli.main([*args, "-p", "learning_rate", "0.01", "--overwrite"]) == 0
+    assert cards.read_card(model_dir)["learning_rate"] == 0.01
+    # the same training run again (or for more epochs) writes its own folder without asking
+    assert cli.main([*args, "-p", "learning_rate", "0.01", "-p", "epochs", "2"]) == 0
+    assert cards.read_card(model_dir)["epochs"] == 2
 
 
 @pytest.mark.slow

@@ -95,6 +95,7 @@ class TriggerConfig:
     eval_dev_clips: int = 40
     eval_negative_minutes: float = 60.0
     raw_dir: str | None = None
+    overwrite: bool = False
 
     def __post_init__(self) -> None:
         def bad(key: str, why: str) -> ConfigError:
@@ -479,10 +480,40 @@ def _fingerprint(cfg: TriggerConfig, data: TrainingData, steps: int) -> str:
          if k not in ("epochs", "resume", "tensorboard", "verbose", "threshold",
                       "target_metric", "target_value", "compare_scratch", "evaluate",
                       "eval_dev_clips", "eval_negative_minutes", "raw_dir",
-                      "keep_best")}  # fmt: skip
+                      "keep_best", "overwrite")}  # fmt: skip
     d["steps"] = steps
     d["sources"] = [(ds.name, ds.manifest.get("created"), len(ds)) for ds in data.sources]
     return hashlib.sha1(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _check_model_dir(model_dir: Path, fingerprint: str, overwrite: bool) -> bool:
+    """Refuse to train into a folder holding another model unless ``overwrite``.
+
+    The same training (same settings and datasets: resumed, run again or trained for more
+    epochs) may write its folder again. Returns True when a different model will be replaced.
+    """
+    if not model_dir.is_dir() or not any(model_dir.iterdir()):
+        return False
+    try:
+        old = json.loads((model_dir / cards.CARD).read_text())
+    except (OSError, ValueError):
+        old = {}
+    old = old if isinstance(old, dict) else {}
+    if old.get("training_fingerprint") == fingerprint:
+        return False
+    what = (
+        f"model {old.get('name')!r} (created {old.get('created', '?')})"
+        if old.get("name")
+        else "other files"
+    )
+    if not overwrite:
+        raise ConfigError(
+            f"{model_dir} already holds {what}, trained with other settings or data; "
+            "choose another model_name, or set overwrite: true (heyjoe train-trigger "
+            "--overwrite) to replace it"
+        )
+    log.warning("overwrite: %s in %s will be replaced", what, model_dir)
+    return True
 
 
 def _trim_csv(path: Path, epochs_done: int) -> None:
@@ -619,6 +650,11 @@ def train(
     fc = data.feature_config
     steps = cfg.steps_per_epoch or max(1, data.n_examples // cfg.batch_size)
     fingerprint = _fingerprint(cfg, data, steps)
+    model_dir = Path(output_dir) if output_dir else cards.local_dir() / cfg.model_name
+    # the chief writes the model folder (other workers write into a temporary one)
+    replacing = distribute.is_chief(strategy) and _check_model_dir(
+        model_dir, fingerprint, cfg.overwrite
+    )
     resume_dir = work_dir(cfg.model_name)  # every worker resumes from here,
     wdir = distribute.write_dir(resume_dir, strategy)  # only the chief writes to it
     csv_path = wdir / "training_log.csv"
@@ -699,8 +735,11 @@ def train(
             verbose=verbose,
         )
     history = read_history(csv_path)
-    model_dir = Path(output_dir) if output_dir else cards.local_dir() / cfg.model_name
     model_dir = distribute.write_dir(model_dir, strategy)
+    if replacing:  # what belonged to the model replaced
+        for stale in ("run", "finetune_vs_scratch.json"):
+            target = model_dir / stale
+            shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
     best = cbs[-1].best
     if cfg.keep_best and best.get("epoch") and (wdir / BEST_WEIGHTS).is_file():
         model.load_weights(wdir / BEST_WEIGHTS)
@@ -744,6 +783,7 @@ def write_model_dir(
     card = {
         "name": cfg.model_name,
         "created": cards.now(),
+        "training_fingerprint": _fingerprint(cfg, data, steps),
         "trigger_phrase": cfg.trigger_phrase,
         "architecture": arch.to_dict(),
         "n_parameters": count_parameters(clean),
@@ -993,7 +1033,9 @@ def compare_with_scratch(
     """
     if not cfg.parent or not cfg.compare_scratch:
         return None
-    scratch_cfg = dataclasses.replace(cfg, parent=None, model_name=f"{cfg.model_name}_scratch")
+    scratch_cfg = dataclasses.replace(  # a working copy for the comparison: replaced freely
+        cfg, parent=None, model_name=f"{cfg.model_name}_scratch", overwrite=True
+    )
     scratch = train(scratch_cfg, output_dir=work_dir(scratch_cfg.model_name) / "model")
     metric, value = cfg.target_metric, cfg.target_value
     histories = {
