@@ -85,8 +85,18 @@ def _differences(old: dict[str, Any], new: dict[str, Any]) -> list[str]:
     ]
 
 
+def _with_defaults(stored: dict[str, Any]) -> dict[str, Any]:
+    """Stored parameters, with settings added since the build at their defaults (which were
+    in effect then), so a new setting does not make every existing dataset differ."""
+    params = {k: v for k, v in stored.items() if k not in _NOT_COMPARED}
+    for k, v in to_dict(SynthesisConfig()).items():
+        if k not in _NOT_COMPARED:
+            params.setdefault(k, v)
+    return params
+
+
 def _stored_params(manifest: dict[str, Any]) -> dict[str, Any]:
-    params = {k: v for k, v in manifest.get("parameters", {}).items() if k not in _NOT_COMPARED}
+    params = _with_defaults(manifest.get("parameters", {}))
     params["source clips"] = manifest.get("sources", {}).get("fingerprint")
     return params
 
@@ -344,7 +354,7 @@ def _prepare_root(root: Path, params: dict[str, Any], overwrite: bool) -> tuple[
         state = root / BUILD_STATE
         if state.is_file():
             try:
-                old_params = json.loads(state.read_text())["parameters"]
+                old_params = _with_defaults(json.loads(state.read_text())["parameters"])
             except (OSError, json.JSONDecodeError, KeyError) as exc:
                 old_params, why = None, f"unreadable {BUILD_STATE} ({exc})"
             if old_params is not None:

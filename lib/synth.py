@@ -75,6 +75,8 @@ class SynthesisConfig:
     speed_range: tuple[float, float] = (0.9, 1.1)
     pitch_probability: float = 0.3
     pitch_semitones: tuple[float, float] = (-2.0, 2.0)
+    formant_probability: float = 0.0
+    formant_warp: float = 0.15
     sample_rate: int = 16000
     feature_kind: Literal["logmel", "spectrogram"] = "logmel"
     n_mels: int = 40
@@ -130,7 +132,9 @@ class SynthesisConfig:
         for key in ("pitch_semitones",):
             if max(abs(v) for v in getattr(self, key)) > 12:
                 raise bad(key, "must lie within [-12, 12] semitones")
-        for key in ("gain", "snr", "reverb", "speed", "pitch"):
+        if not 0.0 <= self.formant_warp <= 0.5:
+            raise bad("formant_warp", "must lie within [0, 0.5] (0.15 = formants move up to 15%)")
+        for key in ("gain", "snr", "reverb", "speed", "pitch", "formant"):
             p = getattr(self, f"{key}_probability")
             if not 0.0 <= p <= 1.0:
                 raise bad(f"{key}_probability", "must be a probability in [0, 1]")
@@ -410,7 +414,6 @@ def time_stretch(x: np.ndarray, rate: float, n_fft: int = 512) -> np.ndarray:
 
     Hann window of ``n_fft`` samples, hop ``n_fft // 4``; output length ``round(len(x) / rate)``.
     """
-    import scipy.fft
 
     if rate <= 0:
         raise ValueError(f"time-stretch rate must be positive, got {rate}")
@@ -420,13 +423,8 @@ def time_stretch(x: np.ndarray, rate: float, n_fft: int = 512) -> np.ndarray:
     n_out = int(round(len(x) / rate))
     if rate == 1.0 or len(x) < 4:
         return x.copy()
-    hop = n_fft // 4
-    window = _periodic_hann(n_fft)
-    padded = np.zeros(len(x) + 2 * n_fft, dtype=np.float32)
-    padded[n_fft // 2 : n_fft // 2 + len(x)] = x
-    n_frames = 1 + (len(padded) - n_fft) // hop
-    frames = _strided(padded, n_frames, n_fft, hop)
-    spec = scipy.fft.rfft(frames * window, axis=1, workers=1)
+    spec = _stft(x, n_fft)
+    n_frames = len(spec)
     mag_in = np.abs(spec)
     steps = np.arange(0, n_frames - 1, rate)
     i = steps.astype(np.int64)
@@ -438,20 +436,41 @@ def time_stretch(x: np.ndarray, rate: float, n_fft: int = 512) -> np.ndarray:
     mag += upper
     phasor = _vocoder_phasors(spec, mag_in, i, n_fft)
     phasor *= mag
-    out_frames = scipy.fft.irfft(phasor, n=n_fft, axis=1, workers=1, overwrite_x=True)
-    out_frames = out_frames.astype(np.float32, copy=False)
-    out_frames *= window
-    # Overlap-add, vectorised: each frame is 4 hop-long blocks; block r of frame k lands at k + r.
-    k = len(steps)
-    blocks = out_frames.reshape(k, 4, hop)
-    out = np.zeros((k + 3, hop), dtype=np.float32)
-    for r in range(4):
-        out[r : r + k] += blocks[:, r]
-    _overlap_normalize(out, n_fft)
-    out = out.reshape(-1)[n_fft // 2 : n_fft // 2 + n_out]
+    out = _istft(phasor, n_fft)[n_fft // 2 : n_fft // 2 + n_out]
     if len(out) < n_out:
         out = np.pad(out, (0, n_out - len(out)))
     return out
+
+
+def _stft(x: np.ndarray, n_fft: int) -> np.ndarray:
+    """Frames of ``x`` (padded by ``n_fft // 2`` in front, hop ``n_fft // 4``, periodic Hann)
+    → their one-sided spectra, one row per frame."""
+    import scipy.fft
+
+    hop = n_fft // 4
+    padded = np.zeros(len(x) + 2 * n_fft, dtype=np.float32)
+    padded[n_fft // 2 : n_fft // 2 + len(x)] = x
+    n_frames = 1 + (len(padded) - n_fft) // hop
+    frames = _strided(padded, n_frames, n_fft, hop)
+    return scipy.fft.rfft(frames * _periodic_hann(n_fft), axis=1, workers=1)
+
+
+def _istft(spec: np.ndarray, n_fft: int) -> np.ndarray:
+    """Spectra (one row per frame, hop ``n_fft // 4``) → windowed overlap-add, normalised by
+    the squared windows; ``spec`` is used up. The signal starts ``n_fft // 2`` samples in."""
+    import scipy.fft
+
+    frames = scipy.fft.irfft(spec, n=n_fft, axis=1, workers=1, overwrite_x=True)
+    frames = frames.astype(np.float32, copy=False)
+    frames *= _periodic_hann(n_fft)
+    # Overlap-add, vectorised: each frame is 4 hop-long blocks; block r of frame k lands at k + r.
+    k = len(frames)
+    blocks = frames.reshape(k, 4, n_fft // 4)
+    out = np.zeros((k + 3, n_fft // 4), dtype=np.float32)
+    for r in range(4):
+        out[r : r + k] += blocks[:, r]
+    _overlap_normalize(out, n_fft)
+    return out.reshape(-1)
 
 
 def _vocoder_phasors(spec: np.ndarray, mag_in: np.ndarray, i: np.ndarray, n_fft: int) -> np.ndarray:
@@ -567,6 +586,60 @@ def pitch_shift(x: np.ndarray, semitones: float, sample_rate: int) -> np.ndarray
     out = change_speed(stretched, factor)
     n = len(x)
     return out[:n] if len(out) >= n else np.pad(out, (0, n - len(out)))
+
+
+def random_formant_warp(
+    rng: np.random.Generator, amount: float, sample_rate: int, knots: int = 4
+) -> np.ndarray:
+    """A random monotonic frequency map for :func:`formant_warp`: (knots + 2) x 2 points.
+
+    Inner knots spread evenly on a mel-like scale up to 5 kHz each move by a factor in
+    ``1 +- amount``; 0 Hz and Nyquist stay put. Different formants move by different amounts,
+    unlike a uniform vocal-tract-length stretch."""
+    nyquist = sample_rate / 2
+    mel = np.linspace(0.0, 2595 * np.log10(1 + min(5000.0, nyquist * 0.8) / 700), knots + 1)[1:]
+    src = 700 * (10 ** (mel / 2595) - 1)
+    dst = src * rng.uniform(1 - amount, 1 + amount, size=knots)
+    dst = np.maximum.accumulate(np.clip(dst, 50.0, nyquist * 0.95))
+    dst = dst + np.arange(knots) * 1e-3  # strictly increasing
+    return np.stack(
+        [np.concatenate([[0.0], src, [nyquist]]), np.concatenate([[0.0], dst, [nyquist]])], 1
+    ).astype(np.float64)
+
+
+def formant_warp(
+    x: np.ndarray, points: np.ndarray, sample_rate: int, n_fft: int = 512, lifter: int = 24
+) -> np.ndarray:
+    """Move the spectral envelope of ``x`` along a frequency map, keeping pitch and timing.
+
+    ``points``: rows (source Hz, destination Hz), increasing (see :func:`random_formant_warp`);
+    what the envelope has at a source frequency it gets at the destination. Each STFT frame's
+    envelope is its cepstrally smoothed log magnitude (``lifter`` coefficients); the frame is
+    multiplied by warped envelope / envelope, so harmonics (the pitch) stay where they are
+    while the formants move: a pseudo-speaker with another vocal tract.
+    """
+    import scipy.fft
+
+    x = np.asarray(x, dtype=np.float32)
+    if len(x) < n_fft:
+        return x.copy()
+    spec = _stft(x, n_fft)
+    log_mag = np.log(np.abs(spec) + 1e-7)
+    cep = scipy.fft.irfft(log_mag, n=n_fft, axis=1, workers=1)
+    cep[:, lifter + 1 : n_fft - lifter] = 0.0
+    env = scipy.fft.rfft(cep, axis=1, workers=1).real
+    freqs = np.arange(n_fft // 2 + 1) * (sample_rate / n_fft)
+    # the envelope at destination f is the old one at the source frequency that maps to f
+    source_of = np.interp(freqs, points[:, 1], points[:, 0])
+    pos = source_of / (sample_rate / n_fft)
+    lo = np.clip(pos.astype(np.int64), 0, n_fft // 2 - 1)
+    frac = (pos - lo)[None, :]
+    warped = env[:, lo] * (1 - frac) + env[:, lo + 1] * frac
+    spec *= np.exp(np.clip(warped - env, -6.0, 6.0)).astype(np.float32)
+    y = _istft(spec, n_fft)[n_fft // 2 : n_fft // 2 + len(x)]
+    # same level as the input
+    rms_in, rms_out = float(np.sqrt(np.mean(x * x))), float(np.sqrt(np.mean(y * y)))
+    return (y * np.float32(rms_in / rms_out) if rms_out > 0 else y).astype(np.float32)
 
 
 def room_impulse_response(rt60: float, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
@@ -874,11 +947,15 @@ def _background(clip: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarra
 def _augment_clip(
     x: np.ndarray, cfg: SynthesisConfig, rng: np.random.Generator, level_db: float
 ) -> tuple[np.ndarray, int]:
-    """Speed, pitch, reverb and level one clip → (wet audio, length of the dry speech)."""
+    """Speed, pitch, formants, reverb and level of one clip → (wet audio, dry speech length)."""
     if rng.random() < cfg.speed_probability:
         x = change_speed(x, float(rng.uniform(*cfg.speed_range)))
     if rng.random() < cfg.pitch_probability:
         x = pitch_shift(x, float(rng.uniform(*cfg.pitch_semitones)), cfg.sample_rate)
+    # drawn only when enabled, so datasets built without it keep their random stream
+    if cfg.formant_probability > 0 and rng.random() < cfg.formant_probability:
+        warp = random_formant_warp(rng, cfg.formant_warp, cfg.sample_rate)
+        x = formant_warp(x, warp, cfg.sample_rate)
     dry = len(x)
     if rng.random() < cfg.reverb_probability:
         ir = room_impulse_response(float(rng.uniform(*cfg.rt60_seconds)), cfg.sample_rate, rng)

@@ -158,6 +158,12 @@ def test_reuse_when_complete_and_refuse_different_parameters(corpus, monkeypatch
     monkeypatch.setattr(datasets, "write_shard", fail)
     again = build_dataset(small(workers=2), corpus=corpus, progress=False)  # workers: no matter
     assert again.manifest["created"] == created
+    # a dataset built before a setting existed (here: engines) is the same as one at its default
+    manifest_path = paths.datasets_dir() / "tiny" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["parameters"]["engines"]
+    manifest_path.write_text(json.dumps(manifest))
+    assert build_dataset(small(), corpus=corpus, progress=False).manifest["created"] == created
     with pytest.raises(DatasetError, match=r"'tiny'.*different parameters: label_ones \(5 -> 6\)"):
         build_dataset(small(label_ones=6), corpus=corpus, progress=False)
     other = Corpus.from_arrays([tone(0.4, 610)], [], [noise(3.0)], SR)

@@ -18,8 +18,9 @@ pytestmark = pytest.mark.skipif(
     not shutil.which("festival"), reason="the live demo recordings need festival"
 )
 
-#: a floor under the measured 4 of 12 (issue 7 asks for 12; the trigger model misses ked: README)
-MIN_COMMAND_ACCURACY = 0.3
+#: a floor under the 6 of 12 measured on these recordings (issue 7 asks for 12; the trigger
+#: model misses ked: README)
+MIN_COMMAND_ACCURACY = 0.4  # one borderline detection may flip between machines
 
 
 @pytest.fixture(scope="module")

@@ -121,6 +121,29 @@ def test_synthetic_bootstrap_is_idempotent_and_reserves_festival_for_dev(tmp_pat
     assert {v.split for v in voices if v.engine == "festival"} == {"dev"}
 
 
+def test_formant_warps_add_pseudo_speakers_of_training_voices_only() -> None:
+    cfg = dataclasses.replace(
+        CFG, espeak_voices=("en-us",), espeak_variants=("m1",), flite_voices=("awb",),
+        festival_voices=("kal_diphone",), shift_semitones=(0.0, 3.0), formant_warps=2,
+    )  # fmt: skip
+    voices = database.plan_voices(cfg)
+    names = [v.speaker for v in voices]
+    assert len(names) == len(set(names)) == 2 * 2 * 3 + 2  # (espeak + flite) x shifts x 3, + dev
+    assert "espeak-en-us+m1_+3st_w2" in names and "flite-awb_w1" in names
+    assert not any(v.warp for v in voices if v.engine == "festival")
+    plain = next(v for v in voices if v.speaker == "flite-awb")
+    warped = next(v for v in voices if v.speaker == "flite-awb_w1")
+    x = (0.1 * np.sin(np.arange(16000) * 2 * np.pi * 150 / 16000)).astype(np.float32)
+    x += 0.05 * np.sin(np.arange(16000) * 2 * np.pi * 2400 / 16000).astype(np.float32)
+    assert np.array_equal(database.warp_audio(x, 16000, plain, 0.15), x)
+    y = database.warp_audio(x, 16000, warped, 0.15)
+    assert not np.allclose(y, x, atol=1e-3)  # the warp changed the spectrum
+    assert np.array_equal(y, database.warp_audio(x, 16000, warped, 0.15))  # same every time
+    assert database._clip_name(plain, "t") != database._clip_name(warped, "t")
+    with pytest.raises(ConfigError, match="formant_warps"):
+        dataclasses.replace(cfg, formant_warps=-1)
+
+
 # ---------------------------------------------------------------------------- cache
 
 

@@ -19,12 +19,14 @@ from lib.synth import (
     Corpus,
     Event,
     SynthesisConfig,
+    formant_warp,
     fresh_examples,
     labels_from_events,
     load_corpus,
     pitch_shift,
     place_segments,
     place_together,
+    random_formant_warp,
     room_impulse_response,
     synthesize_example,
     time_stretch,
@@ -182,6 +184,46 @@ def test_time_stretch_and_pitch_shift():
     assert len(up) == len(x)
     assert abs(dominant_hz(up, 16000) - 440 * 2 ** (4 / 12)) < 5
     assert abs(dominant_hz(pitch_shift(x, -3.0, 16000), 16000) - 440 * 2 ** (-3 / 12)) < 5
+
+
+def _vowel(f0: float, formant: float, seconds: float = 0.6, sr: int = 16000) -> np.ndarray:
+    """A buzz at ``f0`` through one resonance at ``formant`` Hz (a crude vowel)."""
+    from scipy.signal import lfilter
+
+    n = int(seconds * sr)
+    pulses = np.zeros(n)
+    pulses[:: int(sr / f0)] = 1.0
+    r, theta = 0.97, 2 * np.pi * formant / sr
+    y = lfilter([1.0], [1.0, -2 * r * np.cos(theta), r * r], pulses)
+    return (0.1 * y / np.abs(y).max()).astype(np.float32)
+
+
+def _envelope_peak_hz(x: np.ndarray, sr: int = 16000) -> float:
+    from scipy.signal import lfilter
+
+    spec = np.abs(np.fft.rfft(x[: sr // 2] * np.hanning(sr // 2)))
+    smooth = lfilter(np.ones(41) / 41, [1.0], spec)  # over several harmonics
+    return float((np.argmax(smooth) - 20) * sr / (sr // 2))
+
+
+def test_formant_warp_moves_the_envelope_keeps_pitch_length_and_level():
+    x = _vowel(120.0, 1000.0)
+    identity = np.array([[0.0, 0.0], [8000.0, 8000.0]])
+    np.testing.assert_allclose(formant_warp(x, identity, 16000), x, atol=1e-5)
+    up = np.array([[0.0, 0.0], [1000.0, 1250.0], [8000.0, 8000.0]])
+    y = formant_warp(x, up, 16000)
+    assert len(y) == len(x) and float(np.sqrt(np.mean(y**2))) == pytest.approx(
+        float(np.sqrt(np.mean(x**2))), rel=1e-3
+    )
+    assert abs(_envelope_peak_hz(x) - 1000) < 100
+    assert abs(_envelope_peak_hz(y) - 1250) < 100  # the resonance moved ...
+    assert abs(dominant_hz(y, 16000) % 120) < 6 or abs(dominant_hz(y, 16000) % 120) > 114
+    # ... the harmonics did not (still multiples of 120 Hz)
+    warp = random_formant_warp(np.random.default_rng(1), 0.2, 16000)
+    assert np.all(np.diff(warp[:, 0]) > 0) and np.all(np.diff(warp[:, 1]) > 0)
+    moved = warp[1:-1, 1] / warp[1:-1, 0]
+    assert np.all(np.abs(moved - 1) <= 0.2 + 1e-9) and np.ptp(moved) > 0  # not uniform
+    assert np.array_equal(warp, random_formant_warp(np.random.default_rng(1), 0.2, 16000))
 
 
 def test_room_impulse_response_decays_and_is_seeded():

@@ -16,7 +16,9 @@ changes when speakers are added), and writes ``manifest.csv`` plus ``database.js
 :func:`bootstrap_synthetic` makes a database from local text-to-speech: each espeak-ng voice
 and variant and each flite voice reads its own varied sentences, and each is also shifted in
 pitch and formants (a resampling trick: vocal-tract length, pitch and tempo move together)
-into further pseudo-speakers. Festival voices and their shifts are reserved for the dev split.
+into further pseudo-speakers, and (``formant_warps``) given seeded random formant warps —
+formants moved each its own way, pitch kept — into more. Festival voices and their shifts are
+reserved for the dev split.
 File names are hashes of what the clip is, so a second run reuses everything.
 """
 
@@ -357,11 +359,13 @@ class VoiceSpec:
     voice: str
     variant: str
     shift: float  # semitones (pitch and formants together)
+    warp: int = 0  # 0: none; k: the speaker's own seeded formant warp (lib.synth.formant_warp)
 
     @property
     def speaker(self) -> str:
         name = f"{self.engine}-{self.voice}" + (f"+{self.variant}" if self.variant else "")
-        return name + (f"_{self.shift:+g}st" if self.shift else "")
+        name += f"_{self.shift:+g}st" if self.shift else ""
+        return name + (f"_w{self.warp}" if self.warp else "")
 
     @property
     def split(self) -> str | None:
@@ -372,8 +376,18 @@ def plan_voices(cfg: SpeakerConfig) -> list[VoiceSpec]:
     """Every pseudo-speaker the settings ask for, in a fixed order."""
     base = [("espeak", v, var) for v in cfg.espeak_voices for var in cfg.espeak_variants]
     base += [("flite", v, "") for v in cfg.flite_voices]
-    base += [("festival", v, "") for v in cfg.festival_voices]
-    return [VoiceSpec(e, v, var, float(s)) for e, v, var in base for s in cfg.shift_semitones]
+    specs = [VoiceSpec(e, v, var, float(s)) for e, v, var in base for s in cfg.shift_semitones]
+    # formant-warped pseudo-speakers of the training voices (the dev voices stay as they are)
+    specs += [
+        VoiceSpec(e, v, var, float(s), w)
+        for e, v, var in base
+        for s in cfg.shift_semitones
+        for w in range(1, cfg.formant_warps + 1)
+    ]
+    festival = [("festival", v, "") for v in cfg.festival_voices]
+    return specs + [
+        VoiceSpec(e, v, var, float(s)) for e, v, var in festival for s in cfg.shift_semitones
+    ]
 
 
 def _texts(cfg: SpeakerConfig, spec: VoiceSpec) -> list[str]:
@@ -404,8 +418,20 @@ def shift_audio(x: np.ndarray, sample_rate: int, semitones: float) -> np.ndarray
     return audio.resample(x, claimed, sample_rate)
 
 
+def warp_audio(x: np.ndarray, sample_rate: int, spec: VoiceSpec, amount: float) -> np.ndarray:
+    """The speaker's formant warp (seeded by its name: the same for all its utterances)."""
+    if not spec.warp:
+        return np.asarray(x, dtype=np.float32)
+    from lib.synth import formant_warp, random_formant_warp
+
+    seed = int(hashlib.sha1(spec.speaker.encode()).hexdigest()[:8], 16)
+    points = random_formant_warp(np.random.default_rng(seed), amount, sample_rate)
+    return formant_warp(x, points, sample_rate)
+
+
 def _clip_name(spec: VoiceSpec, text: str) -> str:
     key = f"{spec.engine}|{spec.voice}|{spec.variant}|{spec.shift:g}|{text}"
+    key += f"|w{spec.warp}" if spec.warp else ""
     return hashlib.sha1(key.encode()).hexdigest()[:16] + ".wav"
 
 
@@ -444,7 +470,7 @@ def bootstrap_synthetic(
     info = {
         "voices": [
             {"speaker": v.speaker, "engine": v.engine, "voice": v.voice, "variant": v.variant,
-             "shift_semitones": v.shift, "split": v.split or "hash"}
+             "shift_semitones": v.shift, "formant_warp": v.warp, "split": v.split or "hash"}
             for v in voices
         ],
         "missing_engines": missing,
@@ -488,6 +514,7 @@ def _synthesize_all(
             return
         x = audio.resample(x, sr, cfg.sample_rate)
         x = shift_audio(x, cfg.sample_rate, spec.shift)
+        x = warp_audio(x, cfg.sample_rate, spec, cfg.formant_warp)
         audio.write_wav(out, audio.match_loudness(x, -23.0).clip(-1, 1), cfg.sample_rate)
 
     def clip_spec(spec: VoiceSpec, text: str, rate: float) -> corpus.ClipSpec:

@@ -23,6 +23,8 @@ class SpeakerConfig:
     flite_voices: tuple[str, ...] = ("awb", "slt")
     festival_voices: tuple[str, ...] = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
     shift_semitones: tuple[float, ...] = (0.0,)
+    formant_warps: int = 0
+    formant_warp: float = 0.15
     utterances_per_speaker: int = 12
     sentences_per_utterance: int = 2
     dev_fraction: float = 0.1
@@ -103,6 +105,10 @@ class SpeakerConfig:
                 raise bad(name, "must be > 0")
         if not 0.0 <= self.aam_margin < 1.0:
             raise bad("aam_margin", "must be in [0, 1) radians")
+        if not 0 <= self.formant_warps <= 10:
+            raise bad("formant_warps", "must be 0 to 10 warped pseudo-speakers per voice")
+        if not 0.0 < self.formant_warp <= 0.5:
+            raise bad("formant_warp", "must be in (0, 0.5] (0.15: formants move up to 15%)")
         for s in self.shift_semitones:
             if not -12.0 <= s <= 12.0:
                 raise bad("shift_semitones", "must hold shifts within [-12, 12] semitones")
