@@ -29,6 +29,9 @@ NUMBERS = (
     "seventy", "seventy five", "eighty", "ninety", "one hundred", "zero",
 )  # fmt: skip
 
+# "song" only after "the": a bare "play song <music>" competes with "play some <music>", and
+# the two sound alike enough that the grammar heard "play some jazz" as a track named jazz
+
 _TEMPLATE = """#JSGF V1.0;
 grammar heyjoe;
 public <utterance> = [<wake>] <command>;
@@ -45,9 +48,6 @@ public <utterance> = [<wake>] <command>;
 <music> = {music};
 <number> = {numbers};
 """
-
-# "song" only after "the": a bare "play song <music>" competes with "play some <music>", and
-# the two sound alike enough that the grammar heard "play some jazz" as a track named jazz
 
 _WORD = re.compile(r"^[a-z]+$")
 

@@ -376,24 +376,29 @@ def plan_voices(cfg: SpeakerConfig) -> list[VoiceSpec]:
     """Every pseudo-speaker the settings ask for, in a fixed order."""
     base = [("espeak", v, var) for v in cfg.espeak_voices for var in cfg.espeak_variants]
     base += [("flite", v, "") for v in cfg.flite_voices]
-    specs = [VoiceSpec(e, v, var, float(s)) for e, v, var in base for s in cfg.shift_semitones]
-    # formant-warped pseudo-speakers of the training voices (the dev voices stay as they are)
-    specs += [
+    # warp 0 is the voice as it is; warps 1.. are its formant-warped pseudo-speakers
+    specs = [
         VoiceSpec(e, v, var, float(s), w)
+        for w in range(cfg.formant_warps + 1)
         for e, v, var in base
         for s in cfg.shift_semitones
-        for w in range(1, cfg.formant_warps + 1)
     ]
-    festival = [("festival", v, "") for v in cfg.festival_voices]
+    # the dev voices stay as they are
     return specs + [
-        VoiceSpec(e, v, var, float(s)) for e, v, var in festival for s in cfg.shift_semitones
+        VoiceSpec("festival", v, "", float(s))
+        for v in cfg.festival_voices
+        for s in cfg.shift_semitones
     ]
+
+
+def _stable_int(key: str) -> int:
+    """A 32-bit number from ``key``, the same on every run and machine (a seed)."""
+    return int(hashlib.sha1(key.encode()).hexdigest()[:8], 16)
 
 
 def _texts(cfg: SpeakerConfig, spec: VoiceSpec) -> list[str]:
     """The sentences one speaker reads: its own seeded draw from :data:`SENTENCES`."""
-    seed = int(hashlib.sha1(f"{cfg.db_seed}|{spec.speaker}".encode()).hexdigest()[:8], 16)
-    rng = np.random.default_rng(seed)
+    rng = np.random.default_rng(_stable_int(f"{cfg.db_seed}|{spec.speaker}"))
     n = cfg.utterances_per_speaker * cfg.sentences_per_utterance
     order = np.concatenate(
         [rng.permutation(len(SENTENCES)) for _ in range(math.ceil(n / len(SENTENCES)))]
@@ -405,8 +410,7 @@ def _texts(cfg: SpeakerConfig, spec: VoiceSpec) -> list[str]:
 
 def _speaking_rate(spec: VoiceSpec) -> float:
     """espeak-ng words per minute for a voice (varies between voices, fixed per voice)."""
-    h = int(hashlib.sha1(f"{spec.voice}+{spec.variant}".encode()).hexdigest()[:8], 16)
-    return float(145 + h % 40)
+    return float(145 + _stable_int(f"{spec.voice}+{spec.variant}") % 40)
 
 
 def shift_audio(x: np.ndarray, sample_rate: int, semitones: float) -> np.ndarray:
@@ -424,8 +428,8 @@ def warp_audio(x: np.ndarray, sample_rate: int, spec: VoiceSpec, amount: float) 
         return np.asarray(x, dtype=np.float32)
     from lib.synth import formant_warp, random_formant_warp
 
-    seed = int(hashlib.sha1(spec.speaker.encode()).hexdigest()[:8], 16)
-    points = random_formant_warp(np.random.default_rng(seed), amount, sample_rate)
+    rng = np.random.default_rng(_stable_int(spec.speaker))
+    points = random_formant_warp(rng, amount, sample_rate)
     return formant_warp(x, points, sample_rate)
 
 

@@ -748,7 +748,7 @@ def train(
     else:
         best = {"epoch": cfg.epochs, "value": (history.get(cfg.target_metric) or [None])[-1]}
     card = write_model_dir(model, model_dir, cfg, data, history, parent_model, report, steps,
-                           strategy=strategy)  # fmt: skip
+                           strategy=strategy, fingerprint=fingerprint)  # fmt: skip
     card = cards.update_card(model_dir, kept_epoch=best.get("epoch"),
                              metrics={f"best_{cfg.target_metric}": best.get("value")})  # fmt: skip
     if run is not None:
@@ -766,8 +766,12 @@ def write_model_dir(
     report: dict[str, list[str]] | None,
     steps: int,
     strategy: Any = None,
+    fingerprint: str | None = None,
 ) -> dict[str, Any]:
     """Save the model (weights and architecture, no optimizer state) and its card.
+
+    ``fingerprint``: the training's settings fingerprint (``_fingerprint``), kept in the card
+    so the same training may write the folder again.
     ``strategy``: the ``tf.distribute`` strategy it was trained with (for ``trained_on``)."""
     from lib.files import atomic_path
 
@@ -783,7 +787,7 @@ def write_model_dir(
     card = {
         "name": cfg.model_name,
         "created": cards.now(),
-        "training_fingerprint": _fingerprint(cfg, data, steps),
+        "training_fingerprint": fingerprint or _fingerprint(cfg, data, steps),
         "trigger_phrase": cfg.trigger_phrase,
         "architecture": arch.to_dict(),
         "n_parameters": count_parameters(clean),
