@@ -77,6 +77,10 @@ class SynthesisConfig:
     pitch_semitones: tuple[float, float] = (-2.0, 2.0)
     formant_probability: float = 0.0
     formant_warp: float = 0.15
+    tempo_probability: float = 0.0
+    tempo_warp: float = 0.35
+    onset_noise_probability: float = 0.0
+    onset_noise_db: tuple[float, float] = (-24.0, -6.0)
     sample_rate: int = 16000
     feature_kind: Literal["logmel", "spectrogram"] = "logmel"
     n_mels: int = 40
@@ -134,7 +138,11 @@ class SynthesisConfig:
                 raise bad(key, "must lie within [-12, 12] semitones")
         if not 0.0 <= self.formant_warp <= 0.5:
             raise bad("formant_warp", "must lie within [0, 0.5] (0.15 = formants move up to 15%)")
-        for key in ("gain", "snr", "reverb", "speed", "pitch", "formant"):
+        if not 0.0 <= self.tempo_warp <= 1.0:
+            raise bad("tempo_warp", "must lie within [0, 1] (0.35: parts up to 35% faster/slower)")
+        if not -60.0 <= self.onset_noise_db[0] <= self.onset_noise_db[1] <= 10.0:
+            raise bad("onset_noise_db", "must be [min, max] within [-60, 10] dB (relative to clip)")
+        for key in ("gain", "snr", "reverb", "speed", "pitch", "formant", "tempo", "onset_noise"):
             p = getattr(self, f"{key}_probability")
             if not 0.0 <= p <= 1.0:
                 raise bad(f"{key}_probability", "must be a probability in [0, 1]")
@@ -409,24 +417,36 @@ def _strided(x: np.ndarray, rows: int, width: int, step: int) -> np.ndarray:
     return view
 
 
-def time_stretch(x: np.ndarray, rate: float, n_fft: int = 512) -> np.ndarray:
+def time_stretch(x: np.ndarray, rate: float | np.ndarray, n_fft: int = 512) -> np.ndarray:
     """Change the duration of ``x`` by ``1/rate`` keeping its pitch (an STFT phase vocoder).
 
     Hann window of ``n_fft`` samples, hop ``n_fft // 4``; output length ``round(len(x) / rate)``.
+    ``rate`` may also be a curve: an array of rates spread evenly over the input (linearly
+    interpolated between), so parts of the clip are stretched by different amounts (see
+    :func:`random_tempo_curve`); the output then lasts the integral of ``1/rate``.
     """
 
-    if rate <= 0:
+    curve = np.asarray(rate, dtype=np.float64)
+    if curve.ndim > 1 or curve.size == 0 or not np.all(curve > 0):
         raise ValueError(f"time-stretch rate must be positive, got {rate}")
     if n_fft < 8 or n_fft % 4:
         raise ValueError(f"n_fft must be a multiple of 4 and at least 8, got {n_fft}")
     x = np.asarray(x, dtype=np.float32)
-    n_out = int(round(len(x) / rate))
-    if rate == 1.0 or len(x) < 4:
+    if curve.ndim == 1 and np.all(curve == curve[0]):
+        curve = curve[0]  # a constant curve is a plain rate
+    if curve.ndim == 0:
+        n_out = int(round(len(x) / float(curve)))
+        if float(curve) == 1.0 or len(x) < 4:
+            return x.copy()
+    elif len(x) < 4:
         return x.copy()
     spec = _stft(x, n_fft)
     n_frames = len(spec)
     mag_in = np.abs(spec)
-    steps = np.arange(0, n_frames - 1, rate)
+    if curve.ndim == 0:
+        steps = np.arange(0, n_frames - 1, float(curve))
+    else:
+        steps, n_out = _curve_steps(curve, n_frames, len(x))
     i = steps.astype(np.int64)
     frac = (steps - i).astype(np.float32)[:, None]
     mag = mag_in[i]
@@ -440,6 +460,28 @@ def time_stretch(x: np.ndarray, rate: float, n_fft: int = 512) -> np.ndarray:
     if len(out) < n_out:
         out = np.pad(out, (0, n_out - len(out)))
     return out
+
+
+def _curve_steps(curve: np.ndarray, n_frames: int, n_samples: int) -> tuple[np.ndarray, int]:
+    """Input frame positions read by successive output frames under a rate curve, and the
+    output length in samples: output time is the integral of ``1 / rate`` over the input."""
+    grid = np.linspace(0.0, n_frames - 1, len(curve))
+    pos = np.arange(n_frames, dtype=np.float64)
+    inv = 1.0 / np.interp(pos, grid, curve)
+    out_time = np.concatenate([[0.0], np.cumsum((inv[1:] + inv[:-1]) / 2)])  # trapezoids
+    steps = np.interp(np.arange(0.0, out_time[-1]), out_time, pos)
+    steps = steps[steps < n_frames - 1]
+    n_out = int(round(n_samples * out_time[-1] / max(1.0, n_frames - 1)))
+    return steps, n_out
+
+
+def random_tempo_curve(rng: np.random.Generator, amount: float, knots: int = 3) -> np.ndarray:
+    """A random rate curve for :func:`time_stretch`: ``knots`` rates, each a factor within
+    ``1 +- amount`` (log-uniform), spread evenly over the clip, so different parts of a phrase
+    (the "hey" and the "joe") get different speeds: one speaker draws out a word another
+    clips."""
+    top = np.log1p(amount)
+    return np.exp(rng.uniform(-top, top, size=knots))
 
 
 def _stft(x: np.ndarray, n_fft: int) -> np.ndarray:
@@ -640,6 +682,46 @@ def formant_warp(
     # same level as the input
     rms_in, rms_out = float(np.sqrt(np.mean(x * x))), float(np.sqrt(np.mean(y * y)))
     return (y * np.float32(rms_in / rms_out) if rms_out > 0 else y).astype(np.float32)
+
+
+def add_onset_noise(
+    x: np.ndarray,
+    rng: np.random.Generator,
+    level_db: tuple[float, float] = (-24.0, -6.0),
+    sample_rate: int = 16000,
+) -> np.ndarray:
+    """A short burst of breath-like noise before (and into) the clip's first sound.
+
+    Speakers' word onsets differ: a breathy or strongly fricated /h/, a lip smack, an intake
+    of breath. The burst lasts 30-150 ms, ends up to 40 ms into the sound, is low-passed at a
+    random 2.5-8 kHz and sits ``level_db`` (drawn in the range) relative to the clip's RMS;
+    the clip grows by the part before its onset.
+    """
+    from scipy.signal import butter, sosfilt
+
+    x = np.asarray(x, dtype=np.float32)
+    rms = float(np.sqrt(np.mean(x.astype(np.float64) ** 2))) if len(x) else 0.0
+    if rms == 0.0:
+        return x.copy()
+    hop = max(1, sample_rate // 100)
+    frames = np.abs(x[: len(x) // hop * hop]).reshape(-1, hop).max(axis=1)
+    onset = int(np.argmax(frames >= 0.1 * frames.max())) * hop if len(frames) else 0
+    n = int(rng.uniform(0.03, 0.15) * sample_rate)
+    into = min(int(rng.uniform(0.0, 0.04) * sample_rate), n, len(x) - onset)
+    cutoff = min(float(rng.uniform(2500.0, 8000.0)), 0.45 * sample_rate)
+    sos = butter(4, cutoff, btype="low", fs=sample_rate, output="sos")
+    burst = sosfilt(sos, rng.standard_normal(n + 256))[256:]
+    burst *= np.hanning(n)
+    burst *= (
+        rms
+        * 10.0 ** (float(rng.uniform(*level_db)) / 20.0)
+        / max(1e-12, float(np.sqrt(np.mean(burst**2))))
+    )
+    lead = max(0, n - into - onset)  # samples added in front of the clip
+    y = np.concatenate([np.zeros(lead, np.float32), x])
+    start = lead + onset + into - n
+    y[start : start + n] += burst.astype(np.float32)
+    return y
 
 
 def room_impulse_response(rt60: float, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
@@ -947,7 +1029,8 @@ def _background(clip: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarra
 def _augment_clip(
     x: np.ndarray, cfg: SynthesisConfig, rng: np.random.Generator, level_db: float
 ) -> tuple[np.ndarray, int]:
-    """Speed, pitch, formants, reverb and level of one clip → (wet audio, dry speech length)."""
+    """Speed, pitch, formants, tempo curve, onset noise, reverb and level of one clip →
+    (wet audio, dry speech length)."""
     if rng.random() < cfg.speed_probability:
         x = change_speed(x, float(rng.uniform(*cfg.speed_range)))
     if rng.random() < cfg.pitch_probability:
@@ -956,6 +1039,10 @@ def _augment_clip(
     if cfg.formant_probability > 0 and rng.random() < cfg.formant_probability:
         warp = random_formant_warp(rng, cfg.formant_warp, cfg.sample_rate)
         x = formant_warp(x, warp, cfg.sample_rate)
+    if cfg.tempo_probability > 0 and rng.random() < cfg.tempo_probability:
+        x = time_stretch(x, random_tempo_curve(rng, cfg.tempo_warp))
+    if cfg.onset_noise_probability > 0 and rng.random() < cfg.onset_noise_probability:
+        x = add_onset_noise(x, rng, cfg.onset_noise_db, cfg.sample_rate)
     dry = len(x)
     if rng.random() < cfg.reverb_probability:
         ir = room_impulse_response(float(rng.uniform(*cfg.rt60_seconds)), cfg.sample_rate, rng)

@@ -19,6 +19,7 @@ from lib.synth import (
     Corpus,
     Event,
     SynthesisConfig,
+    add_onset_noise,
     formant_warp,
     fresh_examples,
     labels_from_events,
@@ -27,6 +28,7 @@ from lib.synth import (
     place_segments,
     place_together,
     random_formant_warp,
+    random_tempo_curve,
     room_impulse_response,
     synthesize_example,
     time_stretch,
@@ -226,6 +228,44 @@ def test_formant_warp_moves_the_envelope_keeps_pitch_length_and_level():
     assert np.array_equal(warp, random_formant_warp(np.random.default_rng(1), 0.2, 16000))
 
 
+def test_time_stretch_follows_a_tempo_curve():
+    """A rate curve stretches each part of the clip by its own amount, keeping the pitch."""
+    x = np.concatenate([tone(0.5, 440, sr=16000), tone(0.5, 880, sr=16000)])
+    # a constant curve is exactly the plain rate
+    np.testing.assert_array_equal(time_stretch(x, np.array([0.8, 0.8, 0.8])), time_stretch(x, 0.8))
+    # first half slowed to half speed, second half doubled: 1.0 s + 0.25 s (between the knots
+    # the rate changes linearly, so the ends of each half are blended: about, not exactly)
+    y = time_stretch(x, np.array([0.5, 0.5, 2.0, 2.0]))
+    assert 1.0 * 16000 < len(y) < 1.3 * 16000
+    first, second = y[: int(0.8 * 16000)], y[-int(0.15 * 16000) :]
+    assert abs(dominant_hz(first, 16000) - 440) < 5 and abs(dominant_hz(second, 16000) - 880) < 8
+    curve = random_tempo_curve(np.random.default_rng(2), 0.4)
+    assert curve.shape == (3,) and np.all((curve >= 1 / 1.4 - 1e-9) & (curve <= 1.4 + 1e-9))
+    assert np.ptp(curve) > 0 and np.array_equal(
+        curve, random_tempo_curve(np.random.default_rng(2), 0.4)
+    )
+    with pytest.raises(ValueError, match="positive"):
+        time_stretch(x, np.array([1.0, 0.0]))
+
+
+def test_onset_noise_adds_a_burst_before_the_first_sound():
+    x = np.concatenate([np.zeros(800, np.float32), tone(0.5, 300, sr=16000)])
+    rms = float(np.sqrt(np.mean(x**2)))
+    y = add_onset_noise(x, np.random.default_rng(4), (-12.0, -12.0), 16000)
+    lead = len(y) - len(x)
+    assert 0 <= lead <= int(0.15 * 16000)
+    diff = y[lead:] - x
+    touched = np.flatnonzero(np.abs(diff) > 1e-7)
+    # the burst ends at most 40 ms into the sound (which starts at sample 800) ...
+    assert touched.size and touched.max() < 800 + int(0.04 * 16000)
+    # ... and sits 12 dB under the clip's level
+    burst = np.concatenate([y[:lead], diff[: touched.max() + 1]])
+    assert 10 * np.log10(np.mean(burst**2) / rms**2) == pytest.approx(-12, abs=1.5)
+    assert np.array_equal(y, add_onset_noise(x, np.random.default_rng(4), (-12.0, -12.0), 16000))
+    silent = np.zeros(1000, np.float32)
+    assert np.array_equal(add_onset_noise(silent, np.random.default_rng(0)), silent)
+
+
 def test_room_impulse_response_decays_and_is_seeded():
     ir = room_impulse_response(0.4, SR, np.random.default_rng(3))
     assert len(ir) == int(0.4 * SR) and ir[0] == pytest.approx(1.0, abs=0.7)
@@ -355,7 +395,13 @@ class Counter:
 
 @pytest.mark.parametrize(
     ("key", "function"),
-    [("speed", "change_speed"), ("pitch", "pitch_shift"), ("reverb", "add_reverb")],
+    [
+        ("speed", "change_speed"),
+        ("pitch", "pitch_shift"),
+        ("reverb", "add_reverb"),
+        ("formant", "random_formant_warp"),
+        ("tempo", "random_tempo_curve"),
+    ],
 )
 def test_each_augmentation_follows_its_probability(corpus, monkeypatch, key, function):
     counter = Counter(getattr(synth, function))
@@ -582,6 +628,10 @@ def test_yaml_loads_documents_every_key_and_quick_shrinks():
         ({"dataset_name": "../escape"}, "dataset_name"),
         ({"shard_size": 0}, "shard_size"),
         ({"n_mels": 400}, "n_mels"),
+        ({"tempo_warp": 1.5}, "tempo_warp"),
+        ({"tempo_probability": -0.1}, "tempo_probability"),
+        ({"onset_noise_db": (-6.0, -24.0)}, "onset_noise_db"),
+        ({"onset_noise_probability": 2.0}, "onset_noise_probability"),
     ],
 )
 def test_config_range_checks_name_the_key(changes, key):
