@@ -148,6 +148,41 @@ def test_fine_tune_reports_transfer_and_parent_features_must_match(datasets) -> 
                       parent="base"))  # fmt: skip
 
 
+def test_default_threshold_loosens_the_budget_only_when_it_misses_nearly_everything():
+    def point(th, frr, fa):
+        return {"threshold": th, "false_reject_rate": frr, "false_accepts_per_hour": fa}
+
+    usable = [point(0.5, 0.2, 8.0), point(0.9, 0.6, 0.4), point(0.99, 1.0, 0.0)]
+    assert tr.choose_threshold(usable, 0.5) == (
+        0.9,
+        "lowest threshold with <= 0.5 false accepts per hour",
+    )
+    # 94% missed within 0.5 FA/h: the 5 FA/h point (40% missed) is the default instead
+    nearly_deaf = [point(0.5, 0.2, 30.0), point(0.8, 0.4, 4.0), point(0.99, 0.94, 0.3)]
+    threshold, rule = tr.choose_threshold(nearly_deaf, 0.5)
+    assert threshold == 0.8 and rule.startswith("lowest threshold with <= 5 false accepts")
+    assert "90% or more of the triggers are missed" in rule
+    assert tr.choose_threshold([], 0.5)[0] is None
+
+
+def test_architecture_comparison_reads_each_det_curve_at_several_budgets(datasets, tmp_path):
+    tr.train(_cfg(model_name="arch_a", epochs=1))
+    det = [
+        {"threshold": 0.2, "false_reject_rate": 0.1, "false_accepts_per_hour": 30.0},
+        {"threshold": 0.6, "false_reject_rate": 0.4, "false_accepts_per_hour": 4.0},
+        {"threshold": 0.9, "false_reject_rate": 0.9, "false_accepts_per_hour": 0.0},
+    ]
+    cards.update_card(paths.checkpoints_dir() / "trigger" / "arch_a", dev_det=det)
+    out = tmp_path / "comparison.json"
+    result = tr.architecture_comparison(["arch_a"], out)
+    (row,) = result["models"]
+    assert row["model"] == "arch_a" and row["architecture"]["name"] == "tiny"
+    assert row["dev_frr_at_budgets"] == {"0.5": 0.9, "2.0": 0.9, "5.0": 0.4, "10.0": 0.4,
+                                         "50.0": 0.1}  # fmt: skip
+    assert row["ms_per_audio_second"] > 0 and len(row["val_pr_auc_by_epoch"]) == 1
+    assert json.loads(out.read_text())["models"][0]["model"] == "arch_a"
+
+
 def test_train_trigger_command_writes_model_and_run_record(datasets, capsys) -> None:
     from lib import cli
 

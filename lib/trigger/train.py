@@ -57,6 +57,10 @@ from lib.trigger.model import (
 
 log = logging.getLogger(__name__)
 
+#: a false-reject rate at which a threshold is no default: :func:`evaluate_model` then loosens
+#: the false-accept budget instead
+USELESS_FRR = 0.9
+
 
 # ---------------------------------------------------------------------------- configuration
 
@@ -900,6 +904,28 @@ def eval_set_dirs(
     return evalsets.eval_dir() / dev, evalsets.eval_dir() / neg
 
 
+def choose_threshold(det: list[dict[str, Any]], fa_per_hour: float) -> tuple[float | None, str]:
+    """The default threshold read off a DET curve, and the rule that chose it: the lowest
+    threshold within ``fa_per_hour``; where that misses :data:`USELESS_FRR` or more of the
+    triggers (a threshold that (nearly) never fires is no default), the budget is loosened 10x,
+    then 100x. ``(None, ...)`` when no point qualifies."""
+    from lib import metrics as event_metrics
+
+    threshold, rule = None, "no DET point qualified"
+    for factor in (1, 10, 100):
+        budget = factor * fa_per_hour
+        threshold = event_metrics.threshold_at_fa_per_hour(det, budget)
+        frr = event_metrics.frr_at_fa_per_hour(det, budget)
+        rule = f"lowest threshold with <= {budget:g} false accepts per hour"
+        if factor > 1:
+            rule += (
+                f" (within {fa_per_hour:g}, {USELESS_FRR:.0%} or more of the triggers are missed)"
+            )
+        if threshold is not None and frr is not None and frr < USELESS_FRR:
+            break
+    return threshold, rule
+
+
 def evaluate_model(
     model_dir: Path | str,
     dev_clips: int = 40,
@@ -919,22 +945,8 @@ def evaluate_model(
     neg = evalsets.make_long_negatives(negative_minutes, neg_out)  # phrase-independent
     model = cards.load_model(model_dir)
     report = evaluate_trigger([dev, neg], model)
-    from lib import metrics as event_metrics
-
     key = f"{fa_per_hour:g}"
-    frr = report["frr_at_fa_per_hour"].get(key)
-    threshold = report["threshold_at_fa_per_hour"].get(key)
-    rule = f"lowest threshold with <= {fa_per_hour:g} false accepts per hour"
-    for factor in (10, 100):
-        if threshold is not None and frr is not None and frr < 1.0:
-            break
-        # nothing is detected within the budget: a threshold that never fires is no default,
-        # so loosen the budget 10x at a time (the metrics stay reported against the budget)
-        budget = factor * fa_per_hour
-        threshold = event_metrics.threshold_at_fa_per_hour(report["det"], budget)
-        frr = event_metrics.frr_at_fa_per_hour(report["det"], budget)
-        rule = (f"lowest threshold with <= {budget:g} false accepts per hour "
-                f"(nothing detected within {fa_per_hour:g})")  # fmt: skip
+    threshold, rule = choose_threshold(report["det"], fa_per_hour)
     if threshold is None:
         threshold, rule = model.threshold, "the training setting (no DET point qualified)"
     at = next((p for p in report["det"] if p["threshold"] == threshold), None)
@@ -1116,10 +1128,15 @@ def _examples_per_second(result: TrainResult) -> float | None:
     return round(steps * result.card["batch_size"] * len(seconds) / sum(seconds), 1)
 
 
+#: false accepts per hour at which :func:`architecture_comparison` reads each model's DET curve
+COMPARISON_BUDGETS = (0.5, 2.0, 5.0, 10.0, 50.0)
+
+
 def architecture_comparison(model_dirs: list[Path | str], out: Path | str | None = None) -> dict:
     """Dev metrics, size and streaming cost of trained models side by side (from their cards,
     plus :func:`lib.trigger.stream.compute_ms_per_second` measured now); written to ``out``
     as JSON when given. The shipped default is the cheapest model within reach of the best."""
+    from lib import metrics as event_metrics
     from lib.trigger.stream import compute_ms_per_second
 
     rows = []
@@ -1135,6 +1152,12 @@ def architecture_comparison(model_dirs: list[Path | str], out: Path | str | None
             "best_val_pr_auc": m.get("best_val_pr_auc"),
             "dev_frr_at_0.5_fa_per_hour": m.get("dev_frr_at_0.5_fa_per_hour"),
             "dev_frr_at_fa_per_hour": m.get("dev_frr_at_fa_per_hour"),
+            "dev_frr_at_budgets": {
+                str(fa): event_metrics.frr_at_fa_per_hour(c["dev_det"], fa)
+                if c.get("dev_det")
+                else None
+                for fa in COMPARISON_BUDGETS
+            },
             "dev_threshold": c.get("threshold"),
             "ms_per_audio_second": round(compute_ms_per_second(model), 3),
             "val_pr_auc_by_epoch": [
