@@ -402,7 +402,7 @@ def build_dataset(
             )
         fingerprint = corpus.fingerprint
     else:
-        fingerprint = source_fingerprint(raw_dir, cfg.split, cfg.engines)
+        fingerprint = source_fingerprint(raw_dir, cfg.split, cfg.engines, cfg.exclude_phrases)
     params = _compared(cfg, fingerprint)
     root.parent.mkdir(parents=True, exist_ok=True)
     action, aside = _prepare_root(root, params, overwrite)

@@ -54,6 +54,7 @@ class SynthesisConfig:
     dataset_name: str = "bootstrap_train"
     split: Literal["train", "dev"] = "train"
     engines: list[str] | None = None
+    exclude_phrases: list[str] | None = None
     n_examples: int = 1400
     example_seconds: float = 10.0
     seed: int = 0
@@ -108,6 +109,11 @@ class SynthesisConfig:
                 raise bad("engines", "must be a non-empty list of engine names, or null for all")
             if any(not isinstance(e, str) or not e.strip() for e in self.engines):
                 raise bad("engines", "must list engine names (espeak, flite, festival, user)")
+        if self.exclude_phrases is not None and (
+            isinstance(self.exclude_phrases, str)
+            or any(not isinstance(t, str) or not t.strip() for t in self.exclude_phrases)
+        ):
+            raise bad("exclude_phrases", "must be a list of phrases (texts), or null for none")
         for key in ("n_examples", "label_steps", "shard_size", "sample_rate", "n_mels"):
             if getattr(self, key) < 1:
                 raise bad(key, "must be at least 1")
@@ -898,13 +904,23 @@ def _kind(value: str) -> str:
     return kind[:-1] if kind.endswith("s") else kind
 
 
-def _split_records(raw_dir: Path, split: str, engines: Sequence[str] | None = None) -> list[Any]:
+def _norm_text(text: str) -> str:
+    return " ".join(str(text).lower().replace(",", " ").split())
+
+
+def _split_records(
+    raw_dir: Path,
+    split: str,
+    engines: Sequence[str] | None = None,
+    exclude_phrases: Sequence[str] | None = None,
+) -> list[Any]:
     """The manifest records of ``split``; with ``engines``, activates and negatives only from
-    those engines (backgrounds always)."""
+    those engines (backgrounds always); clips saying one of ``exclude_phrases`` left out."""
     from lib.corpus import load_manifest
 
     records = load_manifest(raw_dir)
     keep = set(engines) if engines is not None else None
+    drop = {_norm_text(t) for t in exclude_phrases or ()}
     return [
         r
         for r in records
@@ -915,11 +931,19 @@ def _split_records(raw_dir: Path, split: str, engines: Sequence[str] | None = No
             or _kind(r.kind) == "background"
             or str(getattr(r, "engine", "") or "user") in keep
         )
+        and (
+            not drop
+            or _kind(r.kind) == "background"
+            or _norm_text(getattr(r, "text", "") or "") not in drop
+        )
     ]
 
 
 def source_fingerprint(
-    raw_dir: Path | str | None = None, split: str = "train", engines: Sequence[str] | None = None
+    raw_dir: Path | str | None = None,
+    split: str = "train",
+    engines: Sequence[str] | None = None,
+    exclude_phrases: Sequence[str] | None = None,
 ) -> str:
     """A short hash of the clips of ``split`` in the raw corpus (paths and file sizes).
 
@@ -927,7 +951,8 @@ def source_fingerprint(
     """
     raw_dir = Path(raw_dir) if raw_dir else paths.raw_dir()
     h = hashlib.sha1()
-    for r in sorted(_split_records(raw_dir, split, engines), key=lambda r: str(r.path)):
+    records = _split_records(raw_dir, split, engines, exclude_phrases)
+    for r in sorted(records, key=lambda r: str(r.path)):
         p = raw_dir / r.path
         size = p.stat().st_size if p.is_file() else -1
         h.update(f"{_kind(r.kind)}|{r.path}|{size}\n".encode())
@@ -942,11 +967,13 @@ def load_corpus(
     *,
     need_activates: bool = True,
     engines: Sequence[str] | None = None,
+    exclude_phrases: Sequence[str] | None = None,
 ) -> Corpus:
     """Load the clips of ``split`` listed in the raw corpus manifest, resampled to ``sample_rate``.
 
     ``engines``: activates and negatives only from these engines (``espeak``, ``flite``,
     ``festival``, ``user`` for recordings dropped in); backgrounds are always loaded.
+    ``exclude_phrases``: activates and negatives saying one of these are left out.
 
     Unreadable clips, and activates/negatives longer than ``max_clip_seconds`` (they would not
     fit in an example), are skipped and listed in ``Corpus.skipped`` (one warning names them).
@@ -955,7 +982,7 @@ def load_corpus(
     from lib.audio import load_audio
 
     raw_dir = Path(raw_dir) if raw_dir else paths.raw_dir()
-    records = _split_records(raw_dir, split, engines)
+    records = _split_records(raw_dir, split, engines, exclude_phrases)
     by_kind: dict[str, list[Clip]] = {k: [] for k in KINDS}
     skipped: list[tuple[str, str]] = []
     for r in records:
@@ -993,7 +1020,7 @@ def load_corpus(
         split=split,
         raw_dir=raw_dir,
         skipped=skipped,
-        fingerprint=source_fingerprint(raw_dir, split, engines),
+        fingerprint=source_fingerprint(raw_dir, split, engines, exclude_phrases),
     )
     corpus.check(str(raw_dir), need_activates=need_activates)
     return corpus
@@ -1008,6 +1035,7 @@ def corpus_for(cfg: SynthesisConfig, raw_dir: Path | str | None = None) -> Corpu
         max_clip_seconds=cfg.example_seconds,
         need_activates=cfg.activates_per_example[1] > 0,
         engines=cfg.engines,
+        exclude_phrases=cfg.exclude_phrases,
     )
 
 

@@ -714,6 +714,28 @@ def test_engines_keep_only_those_engines_clips_and_every_background(tmp_path):
         SynthesisConfig(engines="flite")  # type: ignore[arg-type]
 
 
+def test_exclude_phrases_leaves_out_clips_saying_them(tmp_path):
+    import dataclasses
+
+    from lib.corpus import load_manifest
+
+    raw = tmp_path / "raw"
+    write_corpus(raw)
+    recs = [
+        dataclasses.replace(r, text="hey show") if r.kind == "negative" else r
+        for r in load_manifest(raw)
+    ]
+    write_manifest(recs, raw)
+    cfg = SynthesisConfig(exclude_phrases=["Hey, Show"])  # case and commas do not matter
+    kept = synth.corpus_for(cfg, raw)
+    assert not kept.negatives and len(kept.activates) == 2 and len(kept.backgrounds) == 1
+    everything = synth.corpus_for(SynthesisConfig(), raw)
+    assert [c.path for c in everything.negatives] == ["negatives/n0.wav"]
+    assert kept.fingerprint != everything.fingerprint
+    with pytest.raises(ConfigError, match="exclude_phrases"):
+        SynthesisConfig(exclude_phrases="hey show")  # type: ignore[arg-type]
+
+
 def test_empty_split_names_the_split_and_the_raw_dir(tmp_path):
     raw = tmp_path / "raw"
     write_corpus(raw, dev=False)
