@@ -22,6 +22,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import hashlib
+import json
 import logging
 import math
 from collections.abc import Iterator, Sequence
@@ -1188,6 +1189,52 @@ def fresh_examples(
             cfg, corpus, rng, feature_config=fc, compute_features=compute_features
         )
         count += 1
+
+
+class FreshSource:
+    """Examples synthesized on demand, read like a stored dataset (``features(i)``,
+    ``events(i)``, ``feature_config``, ``feature_shape``, ``manifest``) so training can mix
+    them with named datasets. Example ``i`` is a function of ``(cfg.seed, i)`` only: a resumed
+    run sees the same examples, and a trainer that asks for new indices every epoch never sees
+    one twice. ``len()`` is ``cfg.n_examples`` (what an epoch counts it as)."""
+
+    name = "fresh"
+
+    def __init__(
+        self, cfg: SynthesisConfig, raw_dir: Path | str | None = None, corpus: Corpus | None = None
+    ) -> None:
+        self.cfg = cfg
+        self.corpus = corpus if corpus is not None else corpus_for(cfg, raw_dir)
+        self.path = self.corpus.raw_dir
+        self.feature_config = cfg.feature_config()
+        self.feature_shape = (
+            self.feature_config.frames_for(cfg.n_samples),
+            self.feature_config.n_bins,
+        )
+        params = dataclasses.asdict(cfg)
+        text = json.dumps(params, sort_keys=True, default=str)
+        recipe = hashlib.sha1(f"{text}|{self.corpus.fingerprint}".encode()).hexdigest()[:16]
+        self.manifest = {
+            "created": f"on the fly {recipe}",
+            "split": cfg.split,
+            "parameters": params,
+            "sources": {"fingerprint": self.corpus.fingerprint},
+        }
+
+    def __len__(self) -> int:
+        return self.cfg.n_examples
+
+    def example(self, i: int) -> tuple[np.ndarray, list[Event]]:
+        """(features, events) of example ``i``."""
+        rng = np.random.default_rng(np.random.SeedSequence([int(self.cfg.seed), int(i), 23]))
+        ex = synthesize_example(self.cfg, self.corpus, rng, feature_config=self.feature_config)
+        return ex.features, ex.events
+
+    def features(self, i: int) -> np.ndarray:
+        return self.example(i)[0]
+
+    def events(self, i: int) -> list[Event]:
+        return self.example(i)[1]
 
 
 def fresh_tf_dataset(

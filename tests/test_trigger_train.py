@@ -9,6 +9,7 @@ import shutil
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import keras
 import numpy as np
@@ -134,6 +135,41 @@ def test_train_card_logs_and_interrupted_then_resumed_equals_uninterrupted(datas
     for wa, wb in zip(a, b, strict=True):
         np.testing.assert_allclose(wa, wb, atol=1e-5)
     np.testing.assert_allclose(resumed.history["loss"], straight.history["loss"], rtol=1e-4)
+
+
+def _toy_fresh() -> Any:
+    from lib.synth import FreshSource
+    from lib.trigger.testing import toy_corpus
+
+    cfg = config.load_config("synthesis", "quick").replace(
+        example_seconds=2.0, activates_per_example=(1, 2), negatives_per_example=(0, 1),
+        reverb_probability=0.0, pitch_probability=0.0, seed=3,
+    )  # fmt: skip
+    return FreshSource(cfg, corpus=toy_corpus(np.random.default_rng(3), cfg.sample_rate))
+
+
+def test_fresh_share_is_synthesized_anew_every_epoch_and_trains(datasets, monkeypatch) -> None:
+    fresh = _toy_fresh()
+    data = tr.TrainingData({"toy_train": 0.5, "fresh": 0.5}, 0.36, fresh=fresh)
+    p0, p1 = data.plan(0, 0, 16), data.plan(0, 1, 16)
+    new0, new1 = p0[p0[:, 0] == 1, 1], p1[p1[:, 0] == 1, 1]
+    assert len(new0) and len(new1) and not set(new0) & set(new1)  # never an example twice
+    x, y = data.gather(p0[:6])
+    x2, y2 = data.gather(p0[:6])  # a function of (seed, epoch): a resumed run sees the same
+    np.testing.assert_array_equal(x, x2)
+    np.testing.assert_array_equal(y, y2)
+    assert y.shape == (6, data.steps, 1) and y.max() == 1  # every toy example has an activate
+    feats, events = fresh.example(int(new0[0]))
+    assert feats.shape == fresh.feature_shape and any(e.kind == "activate" for e in events)
+    with pytest.raises(ConfigError, match="fresh"):
+        tr.TrainingData({"fresh": 1.0}, 0.36)
+
+    monkeypatch.setattr(tr.TriggerConfig, "fresh_source", lambda self: _toy_fresh())
+    result = tr.train(_cfg(model_name="fresh_mix", datasets={"toy_train": 0.5, "fresh": 0.5}))
+    card = cards.read_card(result.model_dir)
+    assert card["datasets"] == {"toy_train": 0.5, "fresh": 0.5}
+    assert card["dataset_examples"]["fresh"] == fresh.cfg.n_examples
+    assert len(result.history["loss"]) == 2
 
 
 def test_fine_tune_reports_transfer_and_parent_features_must_match(datasets) -> None:

@@ -57,6 +57,9 @@ from lib.trigger.model import (
 
 log = logging.getLogger(__name__)
 
+#: the name, in ``datasets``, of examples synthesized on the fly while training
+FRESH = "fresh"
+
 #: a false-reject rate at which a threshold is no default: :func:`evaluate_model` then loosens
 #: the false-accept budget instead
 USELESS_FRR = 0.9
@@ -100,6 +103,7 @@ class TriggerConfig:
     eval_negative_minutes: float = 60.0
     raw_dir: str | None = None
     overwrite: bool = False
+    fresh_synthesis: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         def bad(key: str, why: str) -> ConfigError:
@@ -112,6 +116,8 @@ class TriggerConfig:
             raise bad("datasets", "must name at least one dataset with its proportion")
         if any(not p > 0 for p in self.datasets.values()):
             raise bad("datasets", "proportions must be positive")
+        if not isinstance(self.fresh_synthesis, dict):
+            raise bad("fresh_synthesis", "must be a mapping of synthesis parameters")
         for key in ("epochs", "batch_size"):
             if getattr(self, key) < 1:
                 raise bad(key, "must be at least 1")
@@ -141,6 +147,17 @@ class TriggerConfig:
     def arch(self) -> ArchSpec:
         return ArchSpec.preset(self.architecture, self.dropout)
 
+    def fresh_source(self) -> Any:
+        """The on-the-fly source for a ``fresh`` entry of ``datasets``: configs/synthesis.yaml
+        with ``fresh_synthesis`` over it, read from ``raw_dir`` (None when not asked for)."""
+        if FRESH not in self.datasets:
+            return None
+        from lib import config
+        from lib.synth import FreshSource
+
+        synthesis = config.load_config("synthesis", "full", dict(self.fresh_synthesis))
+        return FreshSource(synthesis, self.raw_dir)
+
 
 # ---------------------------------------------------------------------------- data
 
@@ -150,11 +167,13 @@ class TrainingData:
 
     def __init__(
         self, datasets: dict[str, float], label_seconds: float, feature_config: Any = None,
-        arch: ArchSpec | None = None, what: str = "the model",
+        arch: ArchSpec | None = None, what: str = "the model", fresh: Any = None,
     ) -> None:  # fmt: skip
         from lib.datasets import open_dataset
 
-        self.sources = [open_dataset(name) for name in datasets]
+        if FRESH in datasets and fresh is None:
+            raise ConfigError(f"datasets name {FRESH!r} but no on-the-fly source was given")
+        self.sources = [fresh if name == FRESH else open_dataset(name) for name in datasets]
         total = float(sum(datasets.values()))
         self.proportions = np.array([datasets[n] / total for n in datasets], dtype=np.float64)
         self.names = list(datasets)
@@ -206,6 +225,9 @@ class TrainingData:
         idx = np.empty(n, dtype=np.int64)
         for k, ds in enumerate(self.sources):
             where = np.flatnonzero(src == k)
+            if ds.name == FRESH:  # new examples every epoch, never one twice
+                idx[where] = int(epoch) * n + np.arange(len(where))
+                continue
             reps = -(-len(where) // len(ds)) if len(where) else 0
             order = np.concatenate([rng.permutation(len(ds)) for _ in range(reps)] or [[]])
             idx[where] = order[: len(where)].astype(np.int64)
@@ -219,10 +241,16 @@ class TrainingData:
         t0 = time.perf_counter()
         x = np.empty((len(pairs), self.frames, self.bins), dtype=np.float32)
         y = np.empty((len(pairs), self.steps, 1), dtype=np.float32)
+        from lib.synth import labels_from_events
+
+        seconds = self.steps * self.hop_seconds
         for row, (k, i) in enumerate(pairs):
             ds = self.sources[int(k)]
-            x[row] = ds.features(int(i))
-            y[row, :, 0] = self.labels(ds, int(i))
+            if ds.name == FRESH:  # one synthesis for both
+                x[row], events = ds.example(int(i))
+            else:
+                x[row], events = ds.features(int(i)), ds.events(int(i))
+            y[row, :, 0] = labels_from_events(events, self.steps, seconds, self.label_ones)
         with self._lock:
             self.data_seconds += time.perf_counter() - t0
         return x, y
@@ -650,7 +678,9 @@ def train(
         parent_model = cards.load_model(cfg.parent)
         fc_model = parent_model.feature_config
     what = f"the parent model {cfg.parent!r} ({parent_model.path})" if parent_model else "the model"
-    data = TrainingData(cfg.datasets, cfg.label_seconds, fc_model, arch, what)
+    data = TrainingData(
+        cfg.datasets, cfg.label_seconds, fc_model, arch, what, fresh=cfg.fresh_source()
+    )
     fc = data.feature_config
     steps = cfg.steps_per_epoch or max(1, data.n_examples // cfg.batch_size)
     fingerprint = _fingerprint(cfg, data, steps)
@@ -862,14 +892,15 @@ def ensure_datasets(
     their own name; a missing dev dataset with split ``dev`` (festival voices, dev
     backgrounds) and ``dev_examples`` examples (default a quarter of ``synthesis.n_examples``,
     at least 8). A missing raw corpus is bootstrapped first (``profile``'s corpus settings).
-    Existing datasets are never rebuilt. Returns the names built.
+    Existing datasets are never rebuilt; ``fresh`` (made on the fly) is never built. Returns the
+    names built.
     """
     from lib.datasets import available_datasets, build_dataset
     from lib.evalsets import ensure_corpus
 
     raw_dir = raw_dir if raw_dir is not None else cfg.raw_dir
     have = set(available_datasets())
-    todo = [(n, "train", synthesis.n_examples, synthesis.seed) for n in cfg.datasets]
+    todo = [(n, "train", synthesis.n_examples, synthesis.seed) for n in cfg.datasets if n != FRESH]
     if cfg.dev_dataset:
         n_dev = dev_examples or max(8, synthesis.n_examples // 4)
         todo.append((cfg.dev_dataset, "dev", n_dev, synthesis.seed + 1))
@@ -1014,7 +1045,7 @@ def list_datasets_rows(cfg: TriggerConfig) -> list[dict[str, Any]]:
     roles = [(n, "train", p) for n, p in cfg.datasets.items()]
     roles += [(cfg.dev_dataset, "dev (per epoch)", None)] if cfg.dev_dataset else []
     for name, role, share in roles:
-        ds = open_dataset(name)
+        ds = cfg.fresh_source() if name == FRESH else open_dataset(name)
         rows.append({
             "dataset": name, "role": role, "proportion": share, "examples": len(ds),
             "split": ds.manifest.get("split"), "features": ds.feature_config.kind,
