@@ -165,11 +165,19 @@ def test_fresh_share_is_synthesized_anew_every_epoch_and_trains(datasets, monkey
         tr.TrainingData({"fresh": 1.0}, 0.36)
 
     monkeypatch.setattr(tr.TriggerConfig, "fresh_source", lambda self: _toy_fresh())
-    result = tr.train(_cfg(model_name="fresh_mix", datasets={"toy_train": 0.5, "fresh": 0.5}))
+    mix = {"toy_train": 0.5, "fresh": 0.5}
+    result = tr.train(_cfg(model_name="fresh_mix", datasets=mix))
     card = cards.read_card(result.model_dir)
-    assert card["datasets"] == {"toy_train": 0.5, "fresh": 0.5}
-    assert card["dataset_examples"]["fresh"] == fresh.cfg.n_examples
+    assert card["datasets"] == mix and card["dataset_examples"]["fresh"] == fresh.cfg.n_examples
     assert len(result.history["loss"]) == 2
+    # interrupted after one epoch and resumed: the same weights as the straight run
+    with pytest.raises(KeyboardInterrupt):
+        tr.train(_cfg(model_name="fresh_broken", datasets=mix), callbacks=[_Interrupt()])
+    assert tr.train(_cfg(model_name="fresh_broken", datasets=mix)).resumed_from == 1
+    a = load_model("fresh_mix").keras_model.get_weights()
+    b = load_model("fresh_broken").keras_model.get_weights()
+    for wa, wb in zip(a, b, strict=True):
+        np.testing.assert_allclose(wa, wb, atol=1e-5)
 
 
 def test_fine_tune_reports_transfer_and_parent_features_must_match(datasets) -> None:
