@@ -146,9 +146,9 @@ class CorpusConfig:
         for name, items in phrases.items():
             for text in items:
                 _check_phrase(name, text)
-        trigger = _normalise(self.trigger_phrase)
+        trigger = normalise_text(self.trigger_phrase)
         for name in ("confusable_phrases", "negative_phrases", "command_phrases"):
-            if any(_normalise(t) == trigger for t in phrases[name]):
+            if any(normalise_text(t) == trigger for t in phrases[name]):
                 raise ConfigError(
                     f"parameter {name!r} contains the trigger phrase {self.trigger_phrase!r}; "
                     "a negative must not be the trigger itself"
@@ -213,7 +213,8 @@ class CorpusConfig:
             )
 
 
-def _normalise(text: str) -> str:
+def normalise_text(text: str) -> str:
+    """Lower case, punctuation (but apostrophes) as spaces, single spaces: how phrases compare."""
     return " ".join(re.sub(r"[^\w\s']", " ", text.lower()).split())
 
 

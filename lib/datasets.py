@@ -661,6 +661,10 @@ class Dataset:
         shard, j = self._locate(i)
         return [Event(k, float(s), float(e), c) for k, s, e, c in shard.records()[j]["events"]]
 
+    def features_and_events(self, i: int) -> tuple[np.ndarray, list[Event]]:
+        """(features, events) of example ``i``: what training reads (as from a FreshSource)."""
+        return self.features(i), self.events(i)
+
     def example(self, i: int) -> dict[str, Any]:
         """Everything about example ``i``: audio (if stored), features, labels, events."""
         shard, j = self._locate(i)

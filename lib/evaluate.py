@@ -28,7 +28,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import re
 import shutil
 import sys
 import time
@@ -41,6 +40,7 @@ import numpy as np
 import soundfile as sf
 
 from lib import audio, metrics, paths
+from lib.corpus import normalise_text
 from lib.errors import AudioError, ConfigError, DatasetError, HeyJoeError
 from lib.files import atomic_path
 
@@ -331,10 +331,6 @@ def _is_model(obj: Any) -> bool:
 # ---------------------------------------------------------------------------- labelled folders
 
 
-def _norm(text: str) -> str:
-    return " ".join(re.sub(r"[^\w\s']", " ", text.lower()).split())
-
-
 @dataclass
 class LabelledFolder:
     """Audio files with their trigger spans; what was left out and why."""
@@ -355,6 +351,7 @@ def read_labelled(
 
     folders = [Path(f) for f in folders]
     many = len(folders) > 1
+    trigger = normalise_text(trigger_phrase)
     files, unlabelled, bad = [], [], []
     ignored = 0
     for folder in folders:
@@ -372,7 +369,7 @@ def read_labelled(
                 continue
             spans = []
             for lab in labels:
-                if not lab.text.strip() or _norm(lab.text) == _norm(trigger_phrase):
+                if not lab.text.strip() or normalise_text(lab.text) == trigger:
                     spans.append((lab.start, lab.end))
                 else:
                     ignored += 1

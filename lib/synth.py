@@ -441,16 +441,13 @@ def time_stretch(x: np.ndarray, rate: float | np.ndarray, n_fft: int = 512) -> n
     x = np.asarray(x, dtype=np.float32)
     if curve.ndim == 1 and np.all(curve == curve[0]):
         curve = curve[0]  # a constant curve is a plain rate
-    if curve.ndim == 0:
-        n_out = int(round(len(x) / float(curve)))
-        if float(curve) == 1.0 or len(x) < 4:
-            return x.copy()
-    elif len(x) < 4:
+    if len(x) < 4 or (curve.ndim == 0 and curve == 1.0):
         return x.copy()
     spec = _stft(x, n_fft)
     n_frames = len(spec)
     mag_in = np.abs(spec)
     if curve.ndim == 0:
+        n_out = int(round(len(x) / float(curve)))
         steps = np.arange(0, n_frames - 1, float(curve))
     else:
         steps, n_out = _curve_steps(curve, n_frames, len(x))
@@ -905,10 +902,6 @@ def _kind(value: str) -> str:
     return kind[:-1] if kind.endswith("s") else kind
 
 
-def _norm_text(text: str) -> str:
-    return " ".join(str(text).lower().replace(",", " ").split())
-
-
 def _split_records(
     raw_dir: Path,
     split: str,
@@ -917,11 +910,11 @@ def _split_records(
 ) -> list[Any]:
     """The manifest records of ``split``; with ``engines``, activates and negatives only from
     those engines (backgrounds always); clips saying one of ``exclude_phrases`` left out."""
-    from lib.corpus import load_manifest
+    from lib.corpus import load_manifest, normalise_text
 
     records = load_manifest(raw_dir)
     keep = set(engines) if engines is not None else None
-    drop = {_norm_text(t) for t in exclude_phrases or ()}
+    drop = {normalise_text(t) for t in exclude_phrases or ()}
     return [
         r
         for r in records
@@ -935,7 +928,7 @@ def _split_records(
         and (
             not drop
             or _kind(r.kind) == "background"
-            or _norm_text(getattr(r, "text", "") or "") not in drop
+            or normalise_text(getattr(r, "text", "") or "") not in drop
         )
     ]
 
@@ -1192,11 +1185,12 @@ def fresh_examples(
 
 
 class FreshSource:
-    """Examples synthesized on demand, read like a stored dataset (``features(i)``,
-    ``events(i)``, ``feature_config``, ``feature_shape``, ``manifest``) so training can mix
-    them with named datasets. Example ``i`` is a function of ``(cfg.seed, i)`` only: a resumed
-    run sees the same examples, and a trainer that asks for new indices every epoch never sees
-    one twice. ``len()`` is ``cfg.n_examples`` (what an epoch counts it as)."""
+    """Examples synthesized on demand, read like a stored dataset (``features_and_events(i)``,
+    ``features(i)``, ``events(i)``, ``feature_config``, ``feature_shape``, ``manifest``) so
+    training can mix them with named datasets. Example ``i`` is a function of
+    ``(cfg.seed, i)`` only: a resumed run sees the same examples, and a trainer that asks for
+    new indices every epoch never sees one twice. ``len()`` is ``cfg.n_examples`` (what an
+    epoch counts it as)."""
 
     name = "fresh"
 
@@ -1224,17 +1218,17 @@ class FreshSource:
     def __len__(self) -> int:
         return self.cfg.n_examples
 
-    def example(self, i: int) -> tuple[np.ndarray, list[Event]]:
-        """(features, events) of example ``i``."""
+    def features_and_events(self, i: int) -> tuple[np.ndarray, list[Event]]:
+        """(features, events) of example ``i``, from one synthesis."""
         rng = np.random.default_rng(np.random.SeedSequence([int(self.cfg.seed), int(i), 23]))
         ex = synthesize_example(self.cfg, self.corpus, rng, feature_config=self.feature_config)
         return ex.features, ex.events
 
     def features(self, i: int) -> np.ndarray:
-        return self.example(i)[0]
+        return self.features_and_events(i)[0]
 
     def events(self, i: int) -> list[Event]:
-        return self.example(i)[1]
+        return self.features_and_events(i)[1]
 
 
 def fresh_tf_dataset(

@@ -159,7 +159,7 @@ def test_fresh_share_is_synthesized_anew_every_epoch_and_trains(datasets, monkey
     np.testing.assert_array_equal(x, x2)
     np.testing.assert_array_equal(y, y2)
     assert y.shape == (6, data.steps, 1) and y.max() == 1  # every toy example has an activate
-    feats, events = fresh.example(int(new0[0]))
+    feats, events = fresh.features_and_events(int(new0[0]))
     assert feats.shape == fresh.feature_shape and any(e.kind == "activate" for e in events)
     with pytest.raises(ConfigError, match="fresh"):
         tr.TrainingData({"fresh": 1.0}, 0.36)

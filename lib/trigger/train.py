@@ -208,10 +208,14 @@ class TrainingData:
         return int(sum(len(ds) for ds in self.sources))
 
     def labels(self, ds: Any, i: int) -> np.ndarray:
+        return self.labels_of(ds.events(i))
+
+    def labels_of(self, events: Any) -> np.ndarray:
+        """The label track of an example's events at the model's output rate."""
         from lib.synth import labels_from_events
 
         return labels_from_events(
-            ds.events(i), self.steps, self.steps * self.hop_seconds, self.label_ones
+            events, self.steps, self.steps * self.hop_seconds, self.label_ones
         )
 
     def plan(self, seed: int, epoch: int, n: int) -> np.ndarray:
@@ -241,16 +245,9 @@ class TrainingData:
         t0 = time.perf_counter()
         x = np.empty((len(pairs), self.frames, self.bins), dtype=np.float32)
         y = np.empty((len(pairs), self.steps, 1), dtype=np.float32)
-        from lib.synth import labels_from_events
-
-        seconds = self.steps * self.hop_seconds
         for row, (k, i) in enumerate(pairs):
-            ds = self.sources[int(k)]
-            if ds.name == FRESH:  # one synthesis for both
-                x[row], events = ds.example(int(i))
-            else:
-                x[row], events = ds.features(int(i)), ds.events(int(i))
-            y[row, :, 0] = labels_from_events(events, self.steps, seconds, self.label_ones)
+            x[row], events = self.sources[int(k)].features_and_events(int(i))
+            y[row, :, 0] = self.labels_of(events)
         with self._lock:
             self.data_seconds += time.perf_counter() - t0
         return x, y
