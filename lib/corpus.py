@@ -9,8 +9,9 @@
   synthetic music and room hum, plus any recordings the user drops in;
 - ``manifest.csv`` one row per clip (see :class:`ClipRecord`).
 
-Engines run as subprocesses: espeak-ng and flite voices make training clips (split ``train``);
-festival voices are held out for the dev split. TTS clips are trimmed of leading and trailing
+Engines run as subprocesses: espeak-ng, MBROLA (diphone voices, through espeak-ng), flite and
+SVOX Pico voices make training clips (split ``train``); festival voices are held out for the
+dev split. TTS clips are trimmed of leading and trailing
 silence and stored at the engine's own sample rate as 16-bit WAV (synthesis resamples later).
 
 Clip file names are a stable hash of what the clip is (kind, engine, voice, variant, rate,
@@ -18,9 +19,10 @@ pitch, text), so a second run reuses every file that exists, an interrupted run 
 nothing (each file is written atomically), and the ``quick`` profile's clips are a subset
 of the ``full`` profile's whenever its lists are sub-lists of the full ones.
 
-Units in the manifest: ``rate`` is words per minute for espeak-ng and a speed factor
-(1 = normal, 1.25 = 25 % faster) for flite and festival; ``pitch`` is espeak-ng's 0-99
-pitch and empty for the other engines.
+Units in the manifest: ``rate`` is words per minute for espeak-ng and MBROLA and a speed
+factor (1 = normal, 1.25 = 25 % faster) for flite, Pico and festival; ``pitch`` is espeak-ng's
+0-99 pitch for espeak-ng and MBROLA, the mean f0 in Hz for flite, a factor of the voice's own
+pitch for Pico (1 = own) and empty for festival.
 
 Audio dropped by the user into any of the three folders is listed with engine ``user``;
 :func:`import_clips` copies a folder of recordings in, converting them to WAV.
@@ -64,7 +66,10 @@ KIND_DIRS: dict[str, str] = {
     "background": "backgrounds",
 }
 SPLITS: tuple[str, ...] = ("train", "dev")
-ENGINES: tuple[str, ...] = ("espeak", "flite", "festival")
+ENGINES: tuple[str, ...] = ("espeak", "flite", "festival", "mbrola", "pico")
+#: engines whose sentences make the babble backgrounds (fixed, so adding voices of other
+#: engines leaves every background, and so every dataset's backgrounds, as it was).
+BABBLE_ENGINES: tuple[str, ...] = ("espeak", "flite")
 BACKGROUND_TYPES: tuple[str, ...] = ("white", "pink", "brown", "babble", "music", "hum")
 MANIFEST_NAME = "manifest.csv"
 #: clips that came out silent or empty once; they are not tried again (delete the file to retry).
@@ -84,7 +89,7 @@ MANIFEST_COLUMNS: tuple[str, ...] = (
     "duration_seconds",
 )
 #: names this module gives the files it generates; anything else in the folders is the user's.
-GENERATED_NAME = re.compile(r"^(?:espeak|flite|festival|gen)-[0-9a-f]{16}\.wav$")
+GENERATED_NAME = re.compile(r"^(?:espeak|flite|festival|mbrola|pico|gen)-[0-9a-f]{16}\.wav$")
 #: part of every generated background's name: bump it when the generators change.
 BACKGROUND_VERSION = "bg1"
 #: clips per festival process (it loads the voice once per process).
@@ -121,6 +126,16 @@ class CorpusConfig:
     festival_command: str
     festival_voices: list[str]
     festival_rates: list[float]
+    mbrola_voices: list[str]
+    mbrola_rates: list[int]
+    mbrola_pitches: list[int]
+    mbrola_negative_rates: list[int]
+    mbrola_negative_pitches: list[int]
+    pico_command: str
+    pico_voices: list[str]
+    pico_rates: list[float]
+    pico_pitches: list[float]
+    pico_negative_pitches: list[float]
     skip_missing_engines: bool
     tts_workers: int
     trim_threshold_db: float
@@ -153,12 +168,21 @@ class CorpusConfig:
                     f"parameter {name!r} contains the trigger phrase {self.trigger_phrase!r}; "
                     "a negative must not be the trigger itself"
                 )
-        for name in ("espeak_rates", "espeak_negative_rates"):
+        for name in ("espeak_rates", "espeak_negative_rates", "mbrola_rates",
+                     "mbrola_negative_rates"):  # fmt: skip
             _check_range(name, getattr(self, name), 80, 450, "words per minute")
-        for name in ("espeak_pitches", "espeak_negative_pitches"):
+        for name in ("espeak_pitches", "espeak_negative_pitches", "mbrola_pitches",
+                     "mbrola_negative_pitches"):  # fmt: skip
             _check_range(name, getattr(self, name), 0, 99, "espeak pitch")
-        for name in ("flite_rates", "festival_rates"):
+        for name in ("flite_rates", "festival_rates", "pico_rates"):
             _check_range(name, getattr(self, name), 0.25, 4.0, "speed factor")
+        for name in ("pico_pitches", "pico_negative_pitches"):
+            _check_range(name, getattr(self, name), 0.5, 2.0, "factor of the voice's own pitch")
+        for name in ("mbrola_rates", "mbrola_pitches", "mbrola_negative_rates",
+                     "mbrola_negative_pitches", "pico_rates", "pico_pitches",
+                     "pico_negative_pitches"):  # fmt: skip
+            if getattr(self, name) == [] and getattr(self, name.split("_")[0] + "_voices"):
+                raise ConfigError(f"parameter {name!r} must list at least one value")
         for name in ("flite_pitches", "flite_negative_pitches"):
             values = getattr(self, name)
             if not values:
@@ -171,7 +195,8 @@ class CorpusConfig:
                         f"parameter {name!r}: variant {v!r} must be a bare espeak-ng variant "
                         "name such as 'm3' or 'f2' (no '+'), or '' for the plain voice"
                     )
-        for name in ("espeak_voices", "flite_voices", "festival_voices"):
+        for name in ("espeak_voices", "flite_voices", "festival_voices", "mbrola_voices",
+                     "pico_voices"):  # fmt: skip
             for v in getattr(self, name):
                 if not v or v.startswith("-") or any(c.isspace() or c in "\"'()" for c in v):
                     raise ConfigError(f"parameter {name!r}: {v!r} is not a voice name")
@@ -240,10 +265,11 @@ def _check_range(name: str, values: list, lo: float, hi: float, unit: str) -> No
 class ClipRecord:
     """One row of ``manifest.csv``.
 
-    ``path`` is relative to the raw directory (POSIX separators). ``rate``: espeak-ng words
-    per minute, or the flite/festival speed factor; ``pitch``: espeak-ng pitch 0-99, or the
-    flite mean f0 in Hz. Both are ``None`` where they do not apply (user recordings,
-    backgrounds, festival pitch, a flite voice at its own pitch).
+    ``path`` is relative to the raw directory (POSIX separators). ``rate``: espeak-ng/MBROLA
+    words per minute, or the flite/Pico/festival speed factor; ``pitch``: espeak-ng/MBROLA
+    pitch 0-99, the flite mean f0 in Hz, or the Pico factor of the voice's own pitch. Both are
+    ``None`` where they do not apply (user recordings, backgrounds, festival pitch, a flite
+    voice at its own pitch).
     """
 
     path: str
@@ -499,30 +525,42 @@ def _engine_commands(cfg: CorpusConfig) -> dict[str, str]:
         "espeak": (cfg.espeak_voices, cfg.espeak_command),
         "flite": (cfg.flite_voices, cfg.flite_command),
         "festival": (cfg.festival_voices, cfg.festival_command),
+        "mbrola": (cfg.mbrola_voices, cfg.espeak_command),  # espeak-ng drives MBROLA
+        "pico": (cfg.pico_voices, cfg.pico_command),
     }
     return {engine: cmd for engine, (voices, cmd) in used.items() if voices}
 
 
 def _install_hint(engines: Iterable[str], festival_voices: Iterable[str] = ()) -> str:
     """The apt command for engines (and festival voices), from :data:`lib.system.TOOLS`."""
-    commands = {"espeak": "espeak-ng", "flite": "flite", "festival": "festival"}
+    commands = {"espeak": "espeak-ng", "flite": "flite", "festival": "festival",
+                "mbrola": "mbrola", "pico": "pico2wave"}  # fmt: skip
     wanted = {commands[e] for e in engines} | {f"festival voice {v}" for v in festival_voices}
-    if "festival" in wanted:
-        wanted |= {t for t in system.TOOLS if t.startswith("festival voice ")}
+    for engine in ("festival", "mbrola"):
+        if commands[engine] in wanted:
+            wanted |= {t for t in system.TOOLS if t.startswith(f"{engine} voice ")}
     return system.install_hint([t for t in system.TOOLS if t in wanted])
 
 
 def check_engines(cfg: CorpusConfig) -> list[str]:
-    """The commands of the configured TTS engines that are not installed (empty if all are)."""
-    return [cmd for cmd in _engine_commands(cfg).values() if shutil.which(cmd) is None]
+    """The commands of the configured TTS engines that are not installed (empty if all are).
+
+    MBROLA voices need espeak-ng and the ``mbrola`` program both.
+    """
+    commands = list(dict.fromkeys(_engine_commands(cfg).values()))
+    if cfg.mbrola_voices:
+        commands.append("mbrola")
+    return [cmd for cmd in commands if shutil.which(cmd) is None]
 
 
 def _available_engines(cfg: CorpusConfig) -> tuple[dict[str, str], list[str]]:
     """(engine → command for the usable engines, the missing commands). Raises if not allowed."""
     commands = _engine_commands(cfg)
     missing = check_engines(cfg)
+    if "mbrola" in missing:  # the program MBROLA voices need, not a command of its own
+        commands = {e: c for e, c in commands.items() if e != "mbrola"}
     if missing:
-        hint = _install_hint(e for e, c in commands.items() if c in missing)
+        hint = _install_hint(e for e, c in {**commands, "mbrola": "mbrola"}.items() if c in missing)
         if not cfg.skip_missing_engines:
             raise HeyJoeError(
                 f"the corpus needs the text-to-speech command(s) {', '.join(missing)}, "
@@ -583,12 +621,41 @@ def _rejected_voices(cfg: CorpusConfig, engines: dict[str, str]) -> set[tuple[st
     if "festival" in engines:
         known = _festival_names(engines["festival"])
         bad |= {("festival", v) for v in cfg.festival_voices if v not in known}
+    for engine in ("mbrola", "pico"):  # no voice list to ask: a one-word trial per voice
+        if engine in engines:
+            voices = cfg.mbrola_voices if engine == "mbrola" else cfg.pico_voices
+            bad |= {(engine, v) for v in voices if not _speaks(engine, v, engines[engine])}
     return bad
 
 
+def _speaks(engine: str, voice: str, command: str) -> bool:
+    """Whether ``engine`` makes sound with ``voice`` (an MBROLA voice may be listed by espeak-ng
+    but not installed; Pico knows a fixed set of languages)."""
+    spec = ClipSpec("negative", "trial", "a", engine, voice, "", 175.0 if engine == "mbrola"
+                    else 1.0, 50.0 if engine == "mbrola" else None, "train")  # fmt: skip
+    with tempfile.TemporaryDirectory(prefix="heyjoe-voice-") as tmp:
+        out = Path(tmp) / "trial.wav"
+        try:
+            _synthesize(spec, command, out)
+        except (AudioError, OSError, subprocess.TimeoutExpired):
+            return False
+        return out.stat().st_size > 44
+
+
+def _pico_markup(text: str, rate: float, pitch: float | None) -> str:
+    """Pico's text with its speed and pitch tags (levels in percent; 100 = the voice's own)."""
+    text = text.replace("<", " ").replace(">", " ")
+    if pitch is not None and pitch != 1.0:
+        text = f"<pitch level='{round(100 * pitch)}'>{text}</pitch>"
+    if rate != 1.0:  # Pico's speed level is the duration's inverse: 50 = twice as slow
+        text = f"<speed level='{round(100 * rate)}'>{text}</speed>"
+    return text
+
+
 def _synthesize(spec: ClipSpec, command: str, out: Path) -> None:
-    """Run espeak-ng or flite for one clip, writing ``out``. Raises AudioError on failure."""
-    if spec.engine == "espeak":
+    """Run espeak-ng (also for MBROLA voices), flite or Pico for one clip, writing ``out``.
+    Raises AudioError on failure."""
+    if spec.engine in ("espeak", "mbrola"):
         voice = f"{spec.voice}+{spec.variant}" if spec.variant else spec.voice
         cmd = [command, "-v", voice, "-s", _fmt(spec.rate), "-p", _fmt(spec.pitch),
                "-w", str(out), "--stdin"]  # fmt: skip
@@ -599,6 +666,10 @@ def _synthesize(spec: ClipSpec, command: str, out: Path) -> None:
         if spec.pitch is not None:  # the voice's mean f0 (Hz); its own when not set
             cmd += ["--setf", f"int_f0_target_mean={_fmt(spec.pitch)}"]
         cmd += ["-t", spec.text, "-o", str(out)]
+        done = _run(cmd)
+    elif spec.engine == "pico":  # pico2wave wants a file name ending in .wav
+        cmd = [command, "-l", spec.voice, "-w", str(out), "--",
+               _pico_markup(spec.text, spec.rate, spec.pitch)]  # fmt: skip
         done = _run(cmd)
     else:
         raise ValueError(f"engine {spec.engine!r} is synthesized in batches")
@@ -661,6 +732,17 @@ def _grid(
             for p in (cfg.flite_pitches if activate else cfg.flite_negative_pitches)
         ]
         return cfg.flite_voices, [""], [(float(r), p) for r in rates for p in pitches]
+    if engine == "mbrola":  # no espeak-ng variants: the MBROLA voice is the voice
+        rates = cfg.mbrola_rates if activate else cfg.mbrola_negative_rates
+        pitches = cfg.mbrola_pitches if activate else cfg.mbrola_negative_pitches
+        return cfg.mbrola_voices, [""], [(float(r), float(p)) for r in rates for p in pitches]
+    if engine == "pico":
+        rates = cfg.pico_rates if activate else [1.0]
+        pitches = [
+            None if p == 1.0 else float(p)
+            for p in (cfg.pico_pitches if activate else cfg.pico_negative_pitches)
+        ]
+        return cfg.pico_voices, [""], [(float(r), p) for r in rates for p in pitches]
     rates = cfg.festival_rates if activate else [1.0]
     return cfg.festival_voices, [""], [(float(r), None) for r in rates]
 
@@ -669,10 +751,12 @@ def plan_clips(cfg: CorpusConfig, engines: Iterable[str] = ENGINES) -> list[Clip
     """Every TTS clip the configuration asks for, in a fixed order (nothing is synthesized).
 
     Activates: the trigger phrase × espeak voices × variants × rates × pitches, × flite
-    voices × rates × pitches and × festival voices × rates. Negatives (confusable, ordinary
-    and command phrases): × espeak voices × negative variants × negative rates × negative
-    pitches, × flite voices × negative pitches at normal speed, and × festival voices at
-    normal speed. Festival clips are the dev split.
+    voices × rates × pitches, × festival voices × rates, × MBROLA voices × rates × pitches and
+    × Pico voices × rates × pitches. Negatives (confusable, ordinary and command phrases):
+    × espeak voices × negative variants × negative rates × negative pitches, × flite voices ×
+    negative pitches at normal speed, × festival voices at normal speed, × MBROLA voices ×
+    negative rates × negative pitches and × Pico voices × negative pitches at normal speed.
+    Festival clips are the dev split.
     """
     phrases = [
         ("activate", "trigger", cfg.trigger_phrase),
@@ -700,6 +784,17 @@ def _bg_rng(cfg: CorpusConfig, bg_type: str, index: int, stream: int) -> np.rand
     return np.random.default_rng(
         np.random.SeedSequence([cfg.corpus_seed, _TYPE_IDS[bg_type], index, stream])
     )
+
+
+def babble_pool(clips: Iterable[ClipSpec]) -> list[ClipSpec]:
+    """The sentences babble draws from: training-split phrases and commands of
+    :data:`BABBLE_ENGINES`' voices."""
+    return [
+        s
+        for s in clips
+        if s.category in ("phrase", "command") and s.split == "train"
+        and s.engine in BABBLE_ENGINES
+    ]  # fmt: skip
 
 
 def plan_backgrounds(cfg: CorpusConfig, talker_pool: list[ClipSpec]) -> list[BackgroundSpec]:
@@ -1031,7 +1126,7 @@ def bootstrap_corpus(
         hint = f" {_install_hint([], festival)}" if festival else ""
         log.warning("voices the TTS engines do not know, skipped: %s.%s", listed, hint)
     clips = [s for s in plan_clips(cfg, engines) if _usable(s, bad_voices)]
-    talkers = [s for s in clips if s.category in ("phrase", "command") and s.split == "train"]
+    talkers = babble_pool(clips)
     backgrounds = plan_backgrounds(cfg, talkers)
     if "babble" in cfg.bg_types and cfg.bg_per_type and not talkers:
         log.warning("no babble backgrounds: no espeak-ng or flite voice is available")

@@ -23,11 +23,21 @@ TOOLS: dict[str, tuple[str, str]] = {
         "dir:/usr/share/festival/voices/us/cmu_us_slt_arctic_hts",
         "festvox-us-slt-hts",
     ),
+    "mbrola": ("cmd:mbrola", "mbrola"),
+    "mbrola voice us1": ("dir:/usr/share/mbrola/us1", "mbrola-us1"),
+    "mbrola voice us2": ("dir:/usr/share/mbrola/us2", "mbrola-us2"),
+    "mbrola voice us3": ("dir:/usr/share/mbrola/us3", "mbrola-us3"),
+    "mbrola voice en1": ("dir:/usr/share/mbrola/en1", "mbrola-en1"),
+    "pico2wave": ("cmd:pico2wave", "libttspico-utils"),
     "sox": ("cmd:sox", "sox"),
     "ffmpeg": ("cmd:ffmpeg", "ffmpeg"),
     "portaudio": ("lib:portaudio", "libportaudio2"),
     "chromium (browser test)": ("cmd:chromium", "chromium"),
 }
+
+
+#: packages of Debian's contrib and non-free sections (not enabled on a default install).
+NON_FREE = {"mbrola-us1", "mbrola-us2", "mbrola-us3", "mbrola-en1", "libttspico-utils"}
 
 
 def _present(check: str) -> bool:
@@ -54,5 +64,12 @@ def install_hint(missing: list[str]) -> str:
     return (
         f"heyjoe is missing system tools: {', '.join(missing)}. Install them with:\n"
         f"  sudo apt-get update && sudo apt-get install -y {' '.join(packages)}\n"
-        "(on macOS: brew install espeak-ng flite festival sox ffmpeg portaudio chromium)"
+        + (
+            "(the MBROLA voices and Pico are in Debian's non-free section: add 'contrib "
+            "non-free' to the Components of /etc/apt/sources.list.d/debian.sources first, as "
+            "tools/install-system-deps.sh does)\n"
+            if NON_FREE & set(packages)
+            else ""
+        )
+        + "(on macOS: brew install espeak-ng flite festival sox ffmpeg portaudio chromium)"
     )

@@ -31,6 +31,8 @@ TINY = {
     "espeak_pitches": [50],
     "flite_voices": ["slt"],
     "festival_voices": [],
+    "mbrola_voices": [],
+    "pico_voices": [],
     "bg_per_type": 0,
 }
 
@@ -117,6 +119,54 @@ class _Done:
     stderr = stdout = ""
 
 
+def test_mbrola_and_pico_grids_and_commands(monkeypatch) -> None:
+    cfg = config.load_config(
+        "corpus",
+        "quick",
+        {"mbrola_voices": ["mb-us1", "mb-en1"], "mbrola_rates": [140, 180],
+         "mbrola_pitches": [30, 70], "pico_voices": ["en-US"], "pico_rates": [0.8, 1.0],
+         "pico_pitches": [1.0, 1.25]},
+    )  # fmt: skip
+    specs = corpus.plan_clips(cfg)
+    mb = [s for s in specs if s.engine == "mbrola"]
+    act = [s for s in mb if s.kind == "activate"]
+    assert len(act) == 2 * 2 * 2 and {s.variant for s in mb} == {""}
+    assert {(s.rate, s.pitch) for s in mb if s.kind == "negative"} == {(150.0, 50.0)}
+    pico = [s for s in specs if s.engine == "pico"]
+    assert {(s.rate, s.pitch) for s in pico if s.kind == "activate"} == {
+        (0.8, None), (1.0, None), (0.8, 1.25), (1.0, 1.25)
+    }  # fmt: skip
+    assert {(s.rate, s.pitch) for s in pico if s.kind == "negative"} == {(1.0, None)}
+    assert {s.split for s in mb + pico} == {"train"}
+    calls = []
+    monkeypatch.setattr(corpus, "_run", lambda cmd, **kw: calls.append((cmd, kw)) or _Done())
+    with pytest.raises(AudioError):  # the fake run writes no file
+        corpus._synthesize(act[-1], "espeak-ng", Path("/nonexistent/x.wav"))
+    cmd, kw = calls[-1]
+    assert cmd[:7] == ["espeak-ng", "-v", "mb-en1", "-s", "180", "-p", "70"]
+    assert kw["stdin"] == "hey joe"
+    slow_high = next(s for s in pico if s.rate == 0.8 and s.pitch == 1.25)
+    with pytest.raises(AudioError):
+        corpus._synthesize(slow_high, "pico2wave", Path("/nonexistent/x.wav"))
+    cmd, _ = calls[-1]
+    assert cmd[:3] == ["pico2wave", "-l", "en-US"]
+    assert cmd[-1] == "<speed level='80'><pitch level='125'>hey joe</pitch></speed>"
+    plain = next(s for s in pico if s.rate == 1.0 and s.pitch is None)
+    with pytest.raises(AudioError):
+        corpus._synthesize(plain, "pico2wave", Path("/nonexistent/x.wav"))
+    assert calls[-1][0][-1] == "hey joe"
+
+
+def test_babble_backgrounds_do_not_depend_on_mbrola_or_pico_voices() -> None:
+    with_new = config.load_config("corpus", "full")
+    without = config.load_config("corpus", "full", {"mbrola_voices": [], "pico_voices": []})
+    pools = [corpus.babble_pool(corpus.plan_clips(c)) for c in (with_new, without)]
+    assert pools[0] == pools[1] and {s.engine for s in pools[0]} == {"espeak", "flite"}
+    names = [[b.name for b in corpus.plan_backgrounds(c, p)] for c, p in zip(
+        (with_new, without), pools, strict=True)]  # fmt: skip
+    assert names[0] == names[1]
+
+
 @pytest.mark.parametrize(
     ("key", "value", "fragment"),
     [
@@ -128,6 +178,11 @@ class _Done:
         ("bg_dbfs", [-10.0, -30.0], "bg_dbfs"),
         ("flite_pitches", [30], "flite_pitches"),
         ("flite_negative_pitches", [], "flite_negative_pitches"),
+        ("mbrola_rates", [1000], "mbrola_rates"),
+        ("mbrola_pitches", [], "mbrola_pitches"),
+        ("pico_pitches", [3.0], "pico_pitches"),
+        ("pico_rates", [0.1], "pico_rates"),
+        ("pico_voices", ["en US"], "not a voice name"),
     ],
 )
 def test_bad_settings_name_the_parameter(key: str, value: object, fragment: str) -> None:
@@ -153,9 +208,11 @@ def test_quick_bootstrap_makes_folders_clips_and_manifest(quick_corpus) -> None:
         assert info.samplerate == r.sample_rate and info.subtype == "PCM_16"
         assert r.duration_seconds == pytest.approx(info.frames / info.samplerate, abs=1e-3)
         assert r.duration_seconds > 0
-    assert summary.by_kind == {"activate": 13, "negative": 56, "background": 6}
+    assert summary.by_kind == {"activate": 15, "negative": 72, "background": 6}
     assert {r.split for r in records if r.engine == "festival"} == {"dev"}
-    assert {r.split for r in records if r.engine in ("espeak", "flite")} == {"train"}
+    assert {r.engine for r in records if r.split == "train" and r.kind != "background"} == {
+        "espeak", "flite", "mbrola", "pico"
+    }  # fmt: skip
     assert {r.text for r in records if r.kind == "activate"} == {"hey joe"}
     backgrounds = [r for r in records if r.kind == "background"]
     assert {r.category for r in backgrounds} == set(corpus.BACKGROUND_TYPES)
@@ -179,7 +236,7 @@ def test_second_run_reuses_everything(corpus_copy: Path) -> None:
     t0 = time.perf_counter()
     again = corpus.bootstrap_corpus(config.load_config("corpus", "quick"), corpus_copy)
     assert time.perf_counter() - t0 < 3.0
-    assert again.generated == 0 and again.reused == again.clips == 75
+    assert again.generated == 0 and again.reused == again.clips == 93
     assert (corpus_copy / corpus.MANIFEST_NAME).read_bytes() == before
 
 
@@ -244,6 +301,36 @@ def test_unknown_voice_is_warned_and_skipped(tmp_path: Path, caplog) -> None:
     voices = {(r.voice, r.variant) for r in corpus.load_manifest(tmp_path / "raw")}
     assert ("nosuchvoice", "") not in voices and ("en-us", "nosuchvariant") not in voices
     assert summary.clips == 6 and not summary.failures
+
+
+@pytest.mark.skipif(
+    not all(shutil.which(c) for c in ("espeak-ng", "mbrola", "pico2wave")),
+    reason="needs espeak-ng, mbrola and pico2wave installed",
+)
+def test_unknown_mbrola_and_pico_voices_are_warned_and_skipped(tmp_path: Path, caplog) -> None:
+    cfg = tiny(
+        espeak_voices=[], flite_voices=[], mbrola_voices=["mb-us1", "mb-xx9"],
+        mbrola_rates=[160], mbrola_pitches=[50], pico_voices=["en-GB", "xx-XX"],
+        pico_rates=[1.0], pico_pitches=[1.0],
+    )  # fmt: skip
+    with caplog.at_level(logging.WARNING, logger="lib.corpus"):
+        summary = corpus.bootstrap_corpus(cfg, tmp_path / "raw")
+    assert summary.rejected_voices == ["mbrola mb-xx9", "pico xx-XX"]
+    assert summary.by_engine == {"mbrola": 3, "pico": 3} and not summary.failures
+    for r in corpus.load_manifest(tmp_path / "raw"):
+        x, sr = audio.read_audio(tmp_path / "raw" / r.path)
+        assert sr == 16000 and 0.1 < len(x) / sr < 2.0 and np.max(np.abs(x)) > 0.1, r
+
+
+def test_missing_mbrola_program_is_named_with_its_packages(monkeypatch, tmp_path: Path) -> None:
+    real_which = shutil.which
+    monkeypatch.setattr(corpus.shutil, "which", lambda c: None if c == "mbrola" else real_which(c))
+    cfg = tiny(mbrola_voices=["mb-us1"])
+    assert corpus.check_engines(cfg) == ["mbrola"]
+    with pytest.raises(HeyJoeError) as exc:
+        corpus.bootstrap_corpus(cfg, tmp_path / "raw")
+    message = str(exc.value)
+    assert "mbrola" in message and "mbrola-us1" in message and "non-free" in message
 
 
 def test_missing_engine_error_names_command_and_install(tmp_path: Path) -> None:
