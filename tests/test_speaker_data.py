@@ -121,6 +121,24 @@ def test_synthetic_bootstrap_is_idempotent_and_reserves_festival_for_dev(tmp_pat
     assert {v.split for v in voices if v.engine == "festival"} == {"dev"}
 
 
+@pytest.mark.skipif(
+    not all(shutil.which(c) for c in ("espeak-ng", "mbrola", "pico2wave")),
+    reason="needs espeak-ng, mbrola and pico2wave installed",
+)
+def test_mbrola_and_pico_voices_are_training_speakers(tmp_path) -> None:
+    cfg = dataclasses.replace(
+        CFG, espeak_voices=(), flite_voices=(), festival_voices=(), mbrola_voices=("mb-us2",),
+        pico_voices=("en-GB",), shift_semitones=(0.0,), utterances_per_speaker=2,
+        test_fraction=0.0,
+    )  # fmt: skip
+    db = database.bootstrap_synthetic(cfg, root=tmp_path / "syn")
+    assert sorted(db.speakers()) == ["mbrola-mb-us2", "pico-en-GB"]
+    assert len(db.utterances) == 4 and {u.split for u in db.utterances} == {"train"}
+    for u in db.utterances:
+        x, sr = sf.read(db.full_path(u))
+        assert sr == SR and len(x) > SR and np.max(np.abs(x)) > 0.05
+
+
 def test_formant_warps_add_pseudo_speakers_of_training_voices_only() -> None:
     cfg = dataclasses.replace(
         CFG, espeak_voices=("en-us",), espeak_variants=("m1",), flite_voices=("awb",),

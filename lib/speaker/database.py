@@ -376,6 +376,8 @@ def plan_voices(cfg: SpeakerConfig) -> list[VoiceSpec]:
     """Every pseudo-speaker the settings ask for, in a fixed order."""
     base = [("espeak", v, var) for v in cfg.espeak_voices for var in cfg.espeak_variants]
     base += [("flite", v, "") for v in cfg.flite_voices]
+    base += [("mbrola", v, "") for v in cfg.mbrola_voices]
+    base += [("pico", v, "") for v in cfg.pico_voices]
     # warp 0 is the voice as it is; warps 1.. are its formant-warped pseudo-speakers
     specs = [
         VoiceSpec(e, v, var, float(s), w)
@@ -451,11 +453,16 @@ def bootstrap_synthetic(
     root = Path(root) if root is not None else database_dir(cfg.db_name) / "audio"
     root.mkdir(parents=True, exist_ok=True)
     voices = plan_voices(cfg)
-    commands = {"espeak": "espeak-ng", "flite": "flite", "festival": "festival"}
-    missing = sorted({e for e in (v.engine for v in voices) if shutil.which(commands[e]) is None})
+    commands = {"espeak": "espeak-ng", "flite": "flite", "festival": "festival",
+                "mbrola": "espeak-ng", "pico": "pico2wave"}  # fmt: skip
+    needs = {**commands, "mbrola": "mbrola"}  # espeak-ng speaks MBROLA voices with `mbrola`
+    missing = sorted(
+        {e for e in (v.engine for v in voices) if any(
+            shutil.which(c) is None for c in {commands[e], needs[e]})}
+    )  # fmt: skip
     if missing:
         log.warning("speaker database: TTS engine(s) not installed, skipped: %s",
-                    ", ".join(commands[e] for e in missing))  # fmt: skip
+                    ", ".join(needs[e] for e in missing))  # fmt: skip
     voices = [v for v in voices if v.engine not in missing]
     todo: list[tuple[VoiceSpec, str, Path]] = []
     for spec in voices:
@@ -523,7 +530,8 @@ def _synthesize_all(
 
     def clip_spec(spec: VoiceSpec, text: str, rate: float) -> corpus.ClipSpec:
         return corpus.ClipSpec("negative", "speaker", text, spec.engine, spec.voice,
-                               spec.variant, rate, 50.0 if spec.engine == "espeak" else None,
+                               spec.variant, rate,
+                               50.0 if spec.engine in ("espeak", "mbrola") else None,
                                "dev" if spec.engine == "festival" else "train")  # fmt: skip
 
     with tempfile.TemporaryDirectory(prefix="heyjoe-speakers-") as tmp_name:
@@ -531,7 +539,7 @@ def _synthesize_all(
 
         def one(item: tuple[VoiceSpec, str, Path]) -> None:
             spec, text, out = item
-            rate = _speaking_rate(spec) if spec.engine == "espeak" else 1.0
+            rate = _speaking_rate(spec) if spec.engine in ("espeak", "mbrola") else 1.0
             wav = tmp / f"{out.parent.name}-{out.name}"
             try:
                 corpus._synthesize(clip_spec(spec, text, rate), commands[spec.engine], wav)

@@ -21,6 +21,8 @@ class SpeakerConfig:
     espeak_voices: tuple[str, ...] = ("en-us", "en-gb-x-rp")
     espeak_variants: tuple[str, ...] = ("m1", "f2")
     flite_voices: tuple[str, ...] = ("awb", "slt")
+    mbrola_voices: tuple[str, ...] = ()
+    pico_voices: tuple[str, ...] = ()
     festival_voices: tuple[str, ...] = ("kal_diphone", "ked_diphone", "cmu_us_slt_arctic_hts")
     shift_semitones: tuple[float, ...] = (0.0,)
     formant_warps: int = 0
