@@ -137,6 +137,43 @@ def test_train_card_logs_and_interrupted_then_resumed_equals_uninterrupted(datas
     np.testing.assert_allclose(resumed.history["loss"], straight.history["loss"], rtol=1e-4)
 
 
+class _KeepWeights(keras.callbacks.Callback):
+    def __init__(self) -> None:
+        super().__init__()
+        self.by_epoch: list[list[np.ndarray]] = []
+
+    def on_epoch_end(self, epoch, logs=None):
+        self.by_epoch.append([np.array(w) for w in self.model.get_weights()])
+
+
+def test_average_epochs_averages_the_last_epochs_and_survives_a_resume(datasets) -> None:
+    with pytest.raises(ConfigError, match="keep_best"):
+        _cfg(epochs=3, average_epochs=2, keep_best=True)
+    with pytest.raises(ConfigError, match="average_epochs"):
+        _cfg(epochs=3, average_epochs=4, keep_best=False)
+    seen = _KeepWeights()
+    cfg = _cfg(model_name="avg", epochs=3, average_epochs=2, keep_best=False)
+    result = tr.train(cfg, callbacks=[seen])
+    got = load_model("avg").keras_model.get_weights()
+    for i, w in enumerate(got):  # epochs 2 and 3, moving statistics included
+        expected = (seen.by_epoch[1][i].astype(np.float64) + seen.by_epoch[2][i]) / 2
+        np.testing.assert_allclose(w, expected, rtol=1e-6, atol=1e-7)
+    assert not all(np.allclose(a, b) for a, b in zip(got, seen.by_epoch[2], strict=True))
+    assert cards.read_card(result.model_dir)["averaged_epochs"] == [2, 3]
+
+    class _StopAfterSecond(keras.callbacks.Callback):
+        def on_epoch_begin(self, epoch, logs=None):
+            if epoch == 2:
+                raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):  # epoch 2 is in the sum and in the checkpoint
+        tr.train(dataclasses.replace(cfg, model_name="avg_broken"), callbacks=[_StopAfterSecond()])
+    resumed = tr.train(dataclasses.replace(cfg, model_name="avg_broken"))
+    assert resumed.resumed_from == 2
+    for a, b in zip(got, load_model("avg_broken").keras_model.get_weights(), strict=True):
+        np.testing.assert_allclose(a, b, atol=1e-5)
+
+
 def _toy_fresh() -> Any:
     from lib.synth import FreshSource
     from lib.trigger.testing import toy_corpus

@@ -42,7 +42,7 @@ from typing import Any, Literal
 import numpy as np
 
 from lib import paths
-from lib.errors import ConfigError
+from lib.errors import ConfigError, HeyJoeError
 from lib.files import write_json
 from lib.trigger import cards
 from lib.trigger.model import (
@@ -97,6 +97,7 @@ class TriggerConfig:
     tensorboard: bool = True
     verbose: Literal["auto", 0, 1, 2] = "auto"
     keep_best: bool = True
+    average_epochs: int = 0
     compare_scratch: bool = True
     evaluate: bool = True
     eval_dev_clips: int = 40
@@ -133,6 +134,14 @@ class TriggerConfig:
             raise bad("gain_augment_db", "must be in [0, 40] dB")
         if not 0.0 <= self.threshold <= 1.0:
             raise bad("threshold", "must be in [0, 1]")
+        if not 0 <= self.average_epochs <= self.epochs:
+            raise bad("average_epochs", f"must be in [0, epochs = {self.epochs}]")
+        if self.average_epochs and self.keep_best:
+            raise ConfigError(
+                "trigger parameters 'average_epochs' and 'keep_best' exclude each other: the "
+                "model is either the average of the last epochs or the best epoch; set "
+                "keep_best: false to average"
+            )
         ArchSpec.preset(self.architecture, self.dropout)  # raises for an unknown name
         self.spectral_augment()  # raises for out-of-range augmentation settings
 
@@ -393,6 +402,37 @@ class _Callbacks:
                     self.model, self.work_dir, epoch + 1, self.fingerprint, best=self.best
                 )
 
+        class AverageWeights(keras.callbacks.Callback):
+            """Keeps the running sum of the weights (moving statistics included) of the last
+            ``n`` epochs in ``average.npz``, written atomically before the epoch's checkpoint.
+            An epoch it already holds is not added again, so a resumed run (which repeats the
+            epochs after its checkpoint, bit for bit) ends with the same average."""
+
+            def __init__(self, work_dir: Path, epochs: int, n: int) -> None:
+                super().__init__()
+                self.path, self.first = work_dir / AVERAGE_WEIGHTS, epochs - n + 1
+
+            def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
+                from lib.files import atomic_path
+
+                done = epoch + 1
+                if done < self.first:
+                    return
+                total, held = read_weight_sum(self.path)
+                if held >= done:
+                    return
+                weights = [np.asarray(w, dtype=np.float64) for w in self.model.get_weights()]
+                if total is not None and held == done - 1:
+                    weights = [a + b for a, b in zip(total, weights, strict=True)]
+                elif done != self.first:  # a gap: the sum no longer covers the last epochs
+                    raise HeyJoeError(
+                        f"{self.path} holds epochs up to {held}, not {done - 1}: delete "
+                        f"{self.path.parent} to train {self.path.parent.name} again"
+                    )
+                with atomic_path(self.path, suffix=".npz") as tmp:
+                    np.savez(tmp, last=np.array(done), first=np.array(self.first),
+                             **{f"w{i}": w for i, w in enumerate(weights)})  # fmt: skip
+
         class LivePlot(keras.callbacks.Callback):
             """Redraws loss and metrics after every epoch inside a notebook; no-op headless."""
 
@@ -426,6 +466,7 @@ class _Callbacks:
             "Timing": Timing,
             "Reseed": Reseed,
             "EpochCheckpoint": EpochCheckpoint,
+            "AverageWeights": AverageWeights,
             "LivePlot": LivePlot,
         }
 
@@ -463,6 +504,16 @@ def work_dir(model_name: str) -> Path:
 
 
 BEST_WEIGHTS = "best.weights.h5"
+AVERAGE_WEIGHTS = "average.npz"
+
+
+def read_weight_sum(path: Path) -> tuple[list[np.ndarray] | None, int]:
+    """(summed weights, last epoch in the sum) of an ``average.npz``; (None, 0) if none."""
+    if not path.is_file():
+        return None, 0
+    with np.load(path) as z:
+        n = len([k for k in z.files if k.startswith("w")])
+        return [z[f"w{i}"] for i in range(n)], int(z["last"])
 
 
 def save_training_state(
@@ -745,6 +796,8 @@ def train(
     cbs += list(callbacks or [])
     if distribute.is_distributed(strategy):  # batch-norm statistics: the same everywhere
         cbs.insert(0, distribute.sync_callback(strategy))
+    if cfg.average_epochs:
+        cbs.append(C("AverageWeights")(wdir, cfg.epochs, cfg.average_epochs))
     cbs.append(C("EpochCheckpoint")(wdir, fingerprint, cfg.target_metric, best))
     verbose = cfg.verbose
     if verbose == "auto":
@@ -772,7 +825,17 @@ def train(
             target = model_dir / stale
             shutil.rmtree(target) if target.is_dir() else target.unlink(missing_ok=True)
     best = cbs[-1].best
-    if cfg.keep_best and best.get("epoch") and (wdir / BEST_WEIGHTS).is_file():
+    averaged = None
+    if cfg.average_epochs:
+        total, held = read_weight_sum(wdir / AVERAGE_WEIGHTS)
+        if total is None or held != cfg.epochs:
+            raise HeyJoeError(f"{wdir / AVERAGE_WEIGHTS} does not hold the last epochs")
+        n = cfg.average_epochs
+        model.set_weights([(w / n).astype(np.float32) for w in total])
+        averaged = [cfg.epochs - n + 1, cfg.epochs]
+        log.info("the model is the average of epochs %d to %d", *averaged)
+        best = {"epoch": cfg.epochs, "value": (history.get(cfg.target_metric) or [None])[-1]}
+    elif cfg.keep_best and best.get("epoch") and (wdir / BEST_WEIGHTS).is_file():
         model.load_weights(wdir / BEST_WEIGHTS)
         log.info("keeping epoch %d (best %s %.4f)", best["epoch"], cfg.target_metric,
                  best["value"])  # fmt: skip
@@ -780,7 +843,7 @@ def train(
         best = {"epoch": cfg.epochs, "value": (history.get(cfg.target_metric) or [None])[-1]}
     card = write_model_dir(model, model_dir, cfg, data, history, parent_model, report, steps,
                            strategy=strategy, fingerprint=fingerprint)  # fmt: skip
-    card = cards.update_card(model_dir, kept_epoch=best.get("epoch"),
+    card = cards.update_card(model_dir, kept_epoch=best.get("epoch"), averaged_epochs=averaged,
                              metrics={f"best_{cfg.target_metric}": best.get("value")})  # fmt: skip
     if run is not None:
         shutil.copy2(csv_path, run.dir / "training_log.csv")
