@@ -106,6 +106,29 @@ def test_trigger_metrics_hand_worked():
     assert metrics.trigger_metrics([a, b], threshold=0.95)["false_reject_rate"] == 1.0
 
 
+def test_intervals_of_the_rates_hand_worked():
+    # Wilson, 18 of 35 missed (z = 1.96): centre 0.5132, half-width 0.1572 (worked by hand)
+    lo, hi = metrics.wilson_interval(18, 35)
+    assert lo == pytest.approx(0.3557, abs=1e-4) and hi == pytest.approx(0.6701, abs=1e-4)
+    assert metrics.wilson_interval(0, 35)[0] == 0.0 and metrics.wilson_interval(35, 35)[1] == 1.0
+    assert metrics.wilson_interval(0, 0) is None
+    with pytest.raises(DatasetError):
+        metrics.wilson_interval(5, 3)
+    # exact Poisson: none in one hour -> [0, 3.689] (the "rule of three" is 3.0 one-sided)
+    assert metrics.poisson_rate_interval(0, 1.0) == pytest.approx((0.0, 3.6889), abs=1e-4)
+    lo, hi = metrics.poisson_rate_interval(3, 1.0)  # 3 events: [0.6187, 8.7673] (tables)
+    assert lo == pytest.approx(0.6187, abs=1e-4) and hi == pytest.approx(8.7673, abs=1e-4)
+    assert metrics.poisson_rate_interval(3, 2.0)[1] == pytest.approx(8.7673 / 2, abs=1e-4)
+    assert metrics.poisson_rate_interval(1, 0.0) is None
+    # trigger_metrics carries both: 1 of 1 detected, 3 false accepts in one hour
+    a = (stream(60, 0.1, {11.5: 0.9, 30.0: 0.9}), 0.1, 0.0, [(10.0, 11.0)], 60.0)
+    b = (stream(3540, 0.1, {100.0: 0.9, 101.0: 0.9, 200.0: 0.9}), 0.1, 0.0, [], 3540.0)
+    m = metrics.trigger_metrics([a, b], threshold=0.5)
+    assert m["false_reject_rate_95"] == pytest.approx([0.0, 0.7935], abs=1e-4)
+    assert m["false_accepts_per_hour_95"] == pytest.approx([0.6187, 8.7673], abs=1e-4)
+    assert metrics.trigger_metrics([], threshold=0.5)["false_reject_rate_95"] is None
+
+
 def test_no_positives_gives_undefined_frr():
     b = (stream(1800, 0.1, {100.0: 0.9}), 0.1, 0.0, [], 1800.0)
     m = metrics.trigger_metrics([b], threshold=0.5)

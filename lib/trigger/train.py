@@ -1028,6 +1028,7 @@ def evaluate_model(
     plus long negatives): the DET curve, the false-reject rate at ``fa_per_hour``, and the
     threshold giving it, which is written to the card with the metrics. Returns the report."""
     from lib import evalsets
+    from lib import metrics as event_metrics
     from lib.evaluate import evaluate_trigger
 
     dev_out, neg_out = eval_set_dirs(raw_dir, dev_clips, negative_minutes)
@@ -1041,14 +1042,25 @@ def evaluate_model(
     if threshold is None:
         threshold, rule = model.threshold, "the training setting (no DET point qualified)"
     at = next((p for p in report["det"] if p["threshold"] == threshold), None)
+    n_triggers = report["at_model_threshold"]["n_triggers"]
+    hours = report["at_model_threshold"]["hours"]
+    intervals = {}
+    if at is not None:  # how sure the operating point is (95 %): few triggers, few hours
+        frr95 = event_metrics.wilson_interval(at["missed"], n_triggers)
+        fa95 = event_metrics.poisson_rate_interval(at["false_accepts"], hours)
+        intervals = {
+            "dev_frr_at_threshold_95": [round(v, 4) for v in frr95] if frr95 else None,
+            "dev_fa_per_hour_at_threshold_95": [round(v, 3) for v in fa95] if fa95 else None,
+        }
     metrics = {
         f"dev_frr_at_{key}_fa_per_hour": report["frr_at_fa_per_hour"].get(key),
         "dev_threshold_at_fa_budget": threshold,
         "dev_threshold_rule": rule,
         "dev_frr_at_threshold": at["false_reject_rate"] if at else None,
         "dev_fa_per_hour_at_threshold": at["false_accepts_per_hour"] if at else None,
-        "dev_triggers": report["at_model_threshold"]["n_triggers"],
-        "dev_hours": round(report["at_model_threshold"]["hours"], 3),
+        **intervals,
+        "dev_triggers": n_triggers,
+        "dev_hours": round(hours, 3),
         "dev_frr_at_fa_per_hour": report["frr_at_fa_per_hour"],
         "ms_per_audio_second": report.get("ms_per_audio_second"),
     }
