@@ -65,7 +65,7 @@ KIND_DIRS: dict[str, str] = {
     "negative": "negatives",
     "background": "backgrounds",
 }
-SPLITS: tuple[str, ...] = ("train", "dev")
+SPLITS: tuple[str, ...] = ("train", "dev", "test")
 ENGINES: tuple[str, ...] = ("espeak", "flite", "festival", "mbrola", "pico")
 #: engines whose sentences make the babble backgrounds (fixed, so adding voices of other
 #: engines leaves every background, and so every dataset's backgrounds, as it was).
@@ -136,6 +136,7 @@ class CorpusConfig:
     pico_rates: list[float]
     pico_pitches: list[float]
     pico_negative_pitches: list[float]
+    test_engines: list[str]
     skip_missing_engines: bool
     tts_workers: int
     trim_threshold_db: float
@@ -200,6 +201,12 @@ class CorpusConfig:
             for v in getattr(self, name):
                 if not v or v.startswith("-") or any(c.isspace() or c in "\"'()" for c in v):
                     raise ConfigError(f"parameter {name!r}: {v!r} is not a voice name")
+        wrong = sorted(set(self.test_engines) - {"espeak", "flite", "mbrola", "pico"})
+        if wrong:
+            raise ConfigError(
+                f"parameter 'test_engines': {', '.join(wrong)} cannot be held out; name some "
+                "of espeak, flite, mbrola, pico (festival is the dev split)"
+            )
         unknown = sorted(set(self.bg_types) - set(BACKGROUND_TYPES))
         if unknown:
             raise ConfigError(
@@ -747,6 +754,14 @@ def _grid(
     return cfg.festival_voices, [""], [(float(r), None) for r in rates]
 
 
+def split_of_engine(cfg: CorpusConfig, engine: str) -> str:
+    """``dev`` for festival, ``test`` for the ``test_engines`` (voices neither training nor
+    the dev set hear: how a model does on voices unlike any it was tuned on), else ``train``."""
+    if engine == "festival":
+        return "dev"
+    return "test" if engine in cfg.test_engines else "train"
+
+
 def plan_clips(cfg: CorpusConfig, engines: Iterable[str] = ENGINES) -> list[ClipSpec]:
     """Every TTS clip the configuration asks for, in a fixed order (nothing is synthesized).
 
@@ -756,7 +771,7 @@ def plan_clips(cfg: CorpusConfig, engines: Iterable[str] = ENGINES) -> list[Clip
     × espeak voices × negative variants × negative rates × negative pitches, × flite voices ×
     negative pitches at normal speed, × festival voices at normal speed, × MBROLA voices ×
     negative rates × negative pitches and × Pico voices × negative pitches at normal speed.
-    Festival clips are the dev split.
+    Festival clips are the dev split, the ``test_engines``' clips the test split.
     """
     phrases = [
         ("activate", "trigger", cfg.trigger_phrase),
@@ -768,7 +783,7 @@ def plan_clips(cfg: CorpusConfig, engines: Iterable[str] = ENGINES) -> list[Clip
     specs: dict[str, ClipSpec] = {}  # by name: a phrase listed twice is made once
     for kind, category, text in phrases:
         for engine in engines:
-            split = "dev" if engine == "festival" else "train"
+            split = split_of_engine(cfg, engine)
             voices, variants, speeds = _grid(cfg, engine, kind == "activate")
             for voice, variant, (rate, pitch) in itertools.product(voices, variants, speeds):
                 spec = ClipSpec(kind, category, text, engine, voice, variant, rate, pitch, split)
@@ -1348,7 +1363,7 @@ def import_clips(
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {', '.join(KINDS)}, got {kind!r}")
     if split not in SPLITS:
-        raise ValueError(f"split must be train or dev, got {split!r}")
+        raise ValueError(f"split must be train, dev or test, got {split!r}")
     raw_dir = Path(raw_dir) if raw_dir is not None else paths.raw_dir()
     files = audio.find_audio_files(folder)
     if not files:

@@ -42,9 +42,10 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = 16000
 LONG_NEGATIVES = "long_negatives"
 TRIGGER_DEV = "trigger_dev"
+TRIGGER_TEST = "trigger_test"
 #: bump when the generators below change (it is part of every file name)
 VERSION = "v1"
-_NAME = re.compile(r"^(?:neg|dev)-v\d+-s\d+-\d{4}-\d+s\.wav$")
+_NAME = re.compile(r"^(?:neg|dev|test)-v\d+-s\d+-\d{4}-\d+s\.wav$")
 
 
 def eval_dir() -> Path:
@@ -65,13 +66,13 @@ def ensure_corpus(profile: str = "quick", raw_dir: Path | None = None) -> Path:
 
 
 def _dev_clips(
-    raw_dir: Path | None, kind: str, categories: Sequence[str] | None = None
+    raw_dir: Path | None, kind: str, categories: Sequence[str] | None = None, split: str = "dev"
 ) -> list[tuple[str, np.ndarray]]:
-    """(text, audio at 16 kHz) of the dev-split clips of ``kind`` from the manifest."""
+    """(text, audio at 16 kHz) of the ``split`` clips of ``kind`` from the manifest."""
     records = corpus.load_manifest(raw_dir)
     out = []
     for rec in records:
-        if rec.split != "dev" or rec.kind != kind:
+        if rec.split != split or rec.kind != kind:
             continue
         if categories is not None and rec.category not in categories:
             continue
@@ -221,39 +222,49 @@ def make_trigger_devset(
     clip_seconds: float = 10.0,
     trigger_fraction: float = 0.75,
     raw_dir: Path | None = None,
+    split: str = "dev",
 ) -> Path:
     """Build (or reuse) ``n_clips`` clips of ``clip_seconds``: dev backgrounds with, in a
     ``trigger_fraction`` of them, one or two dev-voice triggers, and in most of them a
     confusable or other negative phrase; trigger spans go to the ``.txt`` sidecars (label text
-    = the trigger phrase). Returns the folder (default ``data/eval/trigger_dev/``)."""
+    = the trigger phrase). Returns the folder (default ``data/eval/trigger_dev/``).
+
+    ``split="test"``: the same over the test split's voices (the corpus's ``test_engines``),
+    still on dev backgrounds (default folder ``data/eval/trigger_test/``)."""
+    if split not in ("dev", "test"):
+        raise DatasetError(
+            f"a trigger evaluation set is made from split dev or test, not {split!r}"
+        )
     if n_clips < 1 or not clip_seconds > 0 or not 0.0 <= trigger_fraction <= 1.0:
         raise DatasetError(
             "n_clips must be >= 1, clip_seconds > 0 and trigger_fraction in [0, 1], got "
             f"{n_clips}, {clip_seconds}, {trigger_fraction}"
         )
-    out = Path(out_dir) if out_dir is not None else eval_dir() / TRIGGER_DEV
+    default = TRIGGER_DEV if split == "dev" else TRIGGER_TEST
+    out = Path(out_dir) if out_dir is not None else eval_dir() / default
     out.mkdir(parents=True, exist_ok=True)
     seconds = int(round(clip_seconds))
-    plan = [(i, f"dev-{VERSION}-s{int(seed)}-{i:04d}-{seconds}s.wav") for i in range(n_clips)]
-    _prune(out, {name for _, name in plan}, "dev")
+    plan = [(i, f"{split}-{VERSION}-s{int(seed)}-{i:04d}-{seconds}s.wav") for i in range(n_clips)]
+    _prune(out, {name for _, name in plan}, split)
     todo = [
         p
         for p in plan
         if not (out / p[1]).is_file() or not (out / p[1]).with_suffix(".txt").is_file()
     ]
     if todo:
-        triggers = _dev_clips(raw_dir, "activate")
-        negatives = _dev_clips(raw_dir, "negative")
+        triggers = _dev_clips(raw_dir, "activate", split=split)
+        negatives = _dev_clips(raw_dir, "negative", split=split)
         backgrounds = [x for _, x in _dev_clips(raw_dir, "background")]
         phrase = triggers[0][0] if triggers and triggers[0][0] else "hey joe"
         if not triggers:
+            voices = "festival voices" if split == "dev" else "the test_engines' voices"
             raise DatasetError(
-                f"{corpus.manifest_path(raw_dir)}: no dev-split trigger clips (festival voices); "
-                "install festival (`heyjoe doctor`) and run `heyjoe bootstrap`"
+                f"{corpus.manifest_path(raw_dir)}: no {split}-split trigger clips ({voices}); "
+                "install the engines (`heyjoe doctor`) and run `heyjoe bootstrap`"
             )
         n = int(round(seconds * SAMPLE_RATE))
         for i, name in todo:
-            rng = _rng(seed, 2, i)
+            rng = _rng(seed, 2 if split == "dev" else 3, i)
             if backgrounds:
                 bg = backgrounds[int(rng.integers(len(backgrounds)))]
                 bg = np.resize(bg, n) if len(bg) < n else bg[:n]
@@ -277,9 +288,9 @@ def make_trigger_devset(
                                         phrase))  # fmt: skip
             audio.write_wav(out / name, np.clip(x, -1.0, 1.0), SAMPLE_RATE)
             write_labels((out / name).with_suffix(".txt"), labels)
-        log.info("trigger dev set: made %d clip(s), reused %d, in %s", len(todo),
+        log.info("trigger %s set: made %d clip(s), reused %d, in %s", split, len(todo),
                  len(plan) - len(todo), out)  # fmt: skip
-    write_json(out / "manifest.json", {"kind": TRIGGER_DEV, "n_clips": n_clips,
+    write_json(out / "manifest.json", {"kind": default, "split": split, "n_clips": n_clips,
                "clip_seconds": seconds, "trigger_fraction": trigger_fraction, "seed": seed,
                "version": VERSION, "sample_rate": SAMPLE_RATE,
                "files": [name for _, name in plan]})  # fmt: skip

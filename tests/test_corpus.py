@@ -85,7 +85,7 @@ def test_quick_profile_is_smaller_and_its_clips_are_a_subset_of_full() -> None:
 def test_plan_splits_festival_to_dev_only() -> None:
     specs = corpus.plan_clips(config.load_config("corpus", "quick"))
     assert {s.split for s in specs if s.engine == "festival"} == {"dev"}
-    assert {s.split for s in specs if s.engine != "festival"} == {"train"}
+    assert {s.split for s in specs if s.engine in ("espeak", "flite")} == {"train"}
     assert {s.category for s in specs if s.kind == "negative"} == {
         "confusable",
         "phrase",
@@ -137,7 +137,9 @@ def test_mbrola_and_pico_grids_and_commands(monkeypatch) -> None:
         (0.8, None), (1.0, None), (0.8, 1.25), (1.0, 1.25)
     }  # fmt: skip
     assert {(s.rate, s.pitch) for s in pico if s.kind == "negative"} == {(1.0, None)}
-    assert {s.split for s in mb + pico} == {"train"}
+    assert {s.split for s in mb + pico} == {"test"}  # the default test_engines
+    cfg = config.load_config("corpus", "quick", {"test_engines": ["pico"]})
+    assert {s.split for s in corpus.plan_clips(cfg) if s.engine == "mbrola"} == {"train"}
     calls = []
     monkeypatch.setattr(corpus, "_run", lambda cmd, **kw: calls.append((cmd, kw)) or _Done())
     with pytest.raises(AudioError):  # the fake run writes no file
@@ -183,6 +185,7 @@ def test_babble_backgrounds_do_not_depend_on_mbrola_or_pico_voices() -> None:
         ("pico_pitches", [3.0], "pico_pitches"),
         ("pico_rates", [0.1], "pico_rates"),
         ("pico_voices", ["en US"], "not a voice name"),
+        ("test_engines", ["festival"], "cannot be held out"),
     ],
 )
 def test_bad_settings_name_the_parameter(key: str, value: object, fragment: str) -> None:
@@ -211,8 +214,9 @@ def test_quick_bootstrap_makes_folders_clips_and_manifest(quick_corpus) -> None:
     assert summary.by_kind == {"activate": 15, "negative": 72, "background": 6}
     assert {r.split for r in records if r.engine == "festival"} == {"dev"}
     assert {r.engine for r in records if r.split == "train" and r.kind != "background"} == {
-        "espeak", "flite", "mbrola", "pico"
+        "espeak", "flite"
     }  # fmt: skip
+    assert {r.engine for r in records if r.split == "test"} == {"mbrola", "pico"}  # test_engines
     assert {r.text for r in records if r.kind == "activate"} == {"hey joe"}
     backgrounds = [r for r in records if r.kind == "background"]
     assert {r.category for r in backgrounds} == set(corpus.BACKGROUND_TYPES)

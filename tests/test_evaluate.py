@@ -288,6 +288,25 @@ def test_evalsets_from_a_tiny_corpus(tmp_path):
     m = evaluate.evaluate_trigger([dev, neg], detector=FakeDetector())
     assert m["at_model_threshold"]["n_triggers"] >= 6
     assert m["at_model_threshold"]["hours"] == pytest.approx(54.0 / 3600)
+    with pytest.raises(DatasetError, match="no test-split trigger clips"):
+        evalsets.make_trigger_devset(2, tmp_path / "test", raw_dir=raw, split="test")
+    # a test-split voice (a test_engines engine): its own set, on the dev backgrounds
+    rel = f"{corpus.KIND_DIRS['activate']}/pico-{9:016x}.wav"
+    write_wav(raw / rel, 0.3 * np.ones(int(0.5 * SR), np.float32), SR)
+    recs.append(corpus.ClipRecord(rel, "activate", "trigger", "hey joe", "pico", "en-GB", "",
+                                  1.0, None, "test", SR, 0.5))  # fmt: skip
+    corpus.write_manifest(recs, raw)
+    test = evalsets.make_trigger_devset(
+        3, tmp_path / "test", seed=2, clip_seconds=4.0, trigger_fraction=1.0, raw_dir=raw,
+        split="test",
+    )  # fmt: skip
+    names = sorted(w.name for w in test.glob("*.wav"))
+    assert len(names) == 3 and all(n.startswith("test-") for n in names)
+    labels = [w.with_suffix(".txt").read_text() for w in sorted(test.glob("*.wav"))]
+    assert all("hey joe" in t for t in labels)
+    assert json.loads((test / "manifest.json").read_text())["split"] == "test"
+    dev_names = {w.name for w in dev.glob("*.wav")}
+    assert dev_names.isdisjoint(names) and len(dev_names) == 6
 
 
 def test_evaluate_config_loads_and_checks_ranges():

@@ -327,3 +327,7 @@ def test_notebook_03_runs_headless_in_quick_profile() -> None:
     assert model_dir.is_relative_to(paths.checkpoints_dir())
     assert (model_dir / "run" / "params.yaml").is_file()
     assert (run_dir / "figures" / "training_curves.png").is_file()
+    # evaluated at the dev threshold on the test split's voices too (quick: one of each engine)
+    assert metrics["test_voices"] == ["en-US", "mb-us1"] and metrics["test_triggers"] >= 4
+    assert 0.0 <= metrics["test_frr_at_threshold"] <= 1.0
+    assert cards.read_card(model_dir)["metrics"]["test_frr_at_threshold_95"] is not None

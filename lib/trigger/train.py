@@ -1017,6 +1017,34 @@ def choose_threshold(det: list[dict[str, Any]], fa_per_hour: float) -> tuple[flo
     return threshold, rule
 
 
+def _test_report(
+    dev_out: Path, n_clips: int, raw: Path | None, model: Any, threshold: float
+) -> tuple[dict[str, Any], Path] | None:
+    """Metrics at ``threshold`` (chosen on the dev sets) on the test split's voices (the
+    corpus's ``test_engines``: no training set and no dev set hears them), or None when the
+    corpus has no test split."""
+    from lib import corpus, evalsets
+    from lib import metrics as event_metrics
+    from lib.evaluate import evaluate_trigger
+
+    records = corpus.load_manifest(raw) if corpus.manifest_path(raw).is_file() else []
+    if not any(r.split == "test" and r.kind == "activate" for r in records):
+        return None
+    out = dev_out.parent / dev_out.name.replace(evalsets.TRIGGER_DEV, evalsets.TRIGGER_TEST, 1)
+    folder = evalsets.make_trigger_devset(n_clips, out, raw_dir=raw, split="test")
+    at = evaluate_trigger(folder, model, threshold=threshold)["at_model_threshold"]
+    frr95 = event_metrics.wilson_interval(at["missed"], at["n_triggers"])
+    return {
+        "test_frr_at_threshold": at["false_reject_rate"],
+        "test_frr_at_threshold_95": [round(v, 4) for v in frr95] if frr95 else None,
+        "test_triggers": at["n_triggers"],
+        "test_false_accepts": at["false_accepts"],
+        "test_voices": sorted(
+            {r.voice for r in records if r.split == "test" and r.kind == "activate"}
+        ),  # fmt: skip
+    }, folder
+
+
 def evaluate_model(
     model_dir: Path | str,
     dev_clips: int = 40,
@@ -1026,7 +1054,9 @@ def evaluate_model(
 ) -> dict[str, Any]:
     """Event-based evaluation on the held-out sets (festival voices over dev backgrounds,
     plus long negatives): the DET curve, the false-reject rate at ``fa_per_hour``, and the
-    threshold giving it, which is written to the card with the metrics. Returns the report."""
+    threshold giving it, which is written to the card with the metrics; then, at that
+    threshold, the false-reject rate on the test split's voices (``test_*`` metrics, when the
+    corpus has a test split). Returns the dev report."""
     from lib import evalsets
     from lib import metrics as event_metrics
     from lib.evaluate import evaluate_trigger
@@ -1068,8 +1098,13 @@ def evaluate_model(
         {k: p[k] for k in ("threshold", "false_reject_rate", "false_accepts_per_hour")}
         for p in report["det"]
     ]
+    sets = {"trigger_dev": str(dev), "long_negatives": str(neg)}
+    test = _test_report(dev_out, dev_clips, raw, model, float(threshold))
+    if test is not None:
+        metrics.update(test[0])
+        sets["trigger_test"] = str(test[1])
     cards.update_card(model_dir, threshold=float(threshold), metrics=metrics, dev_det=det,
-                      dev_sets={"trigger_dev": str(dev), "long_negatives": str(neg)})  # fmt: skip
+                      dev_sets=sets)  # fmt: skip
     return {**report, "summary": metrics, "threshold": float(threshold)}
 
 
