@@ -156,20 +156,52 @@ def cmd_evaluate_speaker(args: argparse.Namespace) -> int:
 
 
 def cmd_train_trigger(args: argparse.Namespace) -> int:
-    from lib.trigger import train
+    from lib import config
+    from lib.trigger import cards, train
 
     params = _collect_params(args.param, args.params_file)
     if args.overwrite:
         params["overwrite"] = True
-    result = train.train_cli(
-        args.profile,
-        params,
-        evaluate=args.evaluate,
-        dev_clips=args.dev_clips,
-        negative_minutes=args.negative_minutes,
-    )
-    print(result.model_dir)
+    if not args.seeds:
+        result = train.train_cli(
+            args.profile,
+            params,
+            evaluate=args.evaluate,
+            dev_clips=args.dev_clips,
+            negative_minutes=args.negative_minutes,
+        )
+        print(result.model_dir)
+        return 0
+    if not args.evaluate:
+        raise ConfigError("--seeds compares the models' DET curves: add --evaluate")
+    if len(set(args.seeds)) != len(args.seeds):
+        raise ConfigError(f"--seeds: each seed once, got {args.seeds}")
+    base = params.get("model_name") or config.load_config("trigger", args.profile).model_name
+    dirs = []
+    for seed in args.seeds:  # one model per seed: <name>_s<seed>
+        result = train.train_cli(
+            args.profile,
+            {**params, "seed": seed, "model_name": f"{base}_s{seed}"},
+            evaluate=True,
+            dev_clips=args.dev_clips,
+            negative_minutes=args.negative_minutes,
+        )
+        dirs.append(result.model_dir)
+        print(result.model_dir)
+    out = cards.local_dir() / f"{base}_seeds.json"
+    spread = train.seed_spread(dirs, out)
+    rows = [{k: _pct(v) if k != "model" and k != "seed" else v for k, v in r.items()}
+            for r in spread["models"]]  # fmt: skip
+    for stat in ("mean", "min", "max"):
+        rows.append({"model": stat, "seed": "", **{
+            k: _pct(v[stat]) if v else "" for k, v in spread["summary"].items()}})  # fmt: skip
+    _print_table(rows, list(rows[0]))
+    print(f"false-reject rates at <= 0.5 / 2 / 5 / 10 / 50 false accepts per hour; {out}")
     return 0
+
+
+def _pct(value: float | None) -> str:
+    return "" if value is None else f"{100 * value:.0f}%"
 
 
 def cmd_models(args: argparse.Namespace) -> int:
@@ -413,6 +445,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace a model of that name trained with other settings (else refused)",
     )  # fmt: skip
     p.add_argument("--dev-clips", type=int, default=40, help="dev clips for --evaluate")
+    p.add_argument(
+        "--seeds", type=int, nargs="+", metavar="SEED",
+        help="train one model per seed (<name>_s<seed>) and report how far apart they are",
+    )  # fmt: skip
     p.add_argument(
         "--negative-minutes", type=float, default=60.0, help="long negatives for --evaluate"
     )

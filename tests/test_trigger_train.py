@@ -264,6 +264,58 @@ def test_architecture_comparison_reads_each_det_curve_at_several_budgets(dataset
     assert json.loads(out.read_text())["models"][0]["model"] == "arch_a"
 
 
+def test_seed_spread_summarises_each_budget_and_needs_a_det_curve(tmp_path) -> None:
+    shipped = cards.read_card(cards.shipped_dir() / "hey_joe")  # a complete card to vary
+    dirs = []
+    for seed, frrs, test in ((0, (0.9, 0.4, 0.1), 0.7), (1, (0.7, 0.6, 0.3), 0.5)):
+        d = tmp_path / f"m_s{seed}"
+        d.mkdir()
+        det = [
+            {"threshold": 0.2, "false_reject_rate": frrs[2], "false_accepts_per_hour": 30.0},
+            {"threshold": 0.6, "false_reject_rate": frrs[1], "false_accepts_per_hour": 4.0},
+            {"threshold": 0.9, "false_reject_rate": frrs[0], "false_accepts_per_hour": 0.0},
+        ]
+        cards.write_card(d, {**shipped, "name": d.name, "seed": seed, "dev_det": det,
+                             "metrics": {"test_frr_at_threshold": test}})  # fmt: skip
+        dirs.append(d)
+    out = tmp_path / "spread.json"
+    spread = tr.seed_spread(dirs, out)
+    assert [r["frr_at_0.5"] for r in spread["models"]] == [0.9, 0.7]
+    assert spread["summary"]["frr_at_0.5"] == {"mean": 0.8, "min": 0.7, "max": 0.9}
+    assert spread["summary"]["frr_at_5"] == {"mean": 0.5, "min": 0.4, "max": 0.6}
+    assert spread["summary"]["frr_at_50"] == {"mean": 0.2, "min": 0.1, "max": 0.3}
+    assert spread["summary"]["test_frr"] == {"mean": 0.6, "min": 0.5, "max": 0.7}
+    assert json.loads(out.read_text())["summary"] == spread["summary"]
+    cards.write_card(dirs[1], {**shipped, "name": "m_s1", "seed": 1, "dev_det": []})
+    with pytest.raises(cards.ModelError, match="no DET curve"):
+        tr.seed_spread(dirs)
+
+
+def test_train_trigger_seeds_trains_one_model_per_seed_and_reports_the_spread(
+    datasets, capsys
+) -> None:
+    from lib import cli
+
+    args = ["train-trigger", "--profile", "quick", "-p", "model_name", "spread",
+            "-p", "datasets", "{toy_train: 1.0}", "-p", "dev_dataset", "toy_dev",
+            "-p", "epochs", "1", "-p", "steps_per_epoch", "1", "-p", "batch_size", "2"]  # fmt: skip
+    assert cli.main([*args, "--seeds", "0", "1"]) == 2  # without --evaluate
+    assert "--evaluate" in capsys.readouterr().err
+    assert cli.main([*args, "--seeds", "3", "3", "--evaluate"]) == 2
+    assert "each seed once" in capsys.readouterr().err
+    more = ["--seeds", "0", "1", "--evaluate", "--dev-clips", "3", "--negative-minutes", "0.3"]
+    assert cli.main([*args, *more]) == 0
+    out = capsys.readouterr().out
+    root = paths.checkpoints_dir() / "trigger"
+    assert [cards.read_card(root / f"spread_s{s}")["seed"] for s in (0, 1)] == [0, 1]
+    spread = json.loads((root / "spread_seeds.json").read_text())
+    assert [r["model"] for r in spread["models"]] == ["spread_s0", "spread_s1"]
+    assert set(spread["summary"]) == {f"frr_at_{b:g}" for b in tr.COMPARISON_BUDGETS} | {
+        "test_frr"
+    }  # fmt: skip
+    assert "mean" in out and "spread_s1" in out
+
+
 def test_train_trigger_command_writes_model_and_run_record(datasets, capsys) -> None:
     from lib import cli
 

@@ -1126,6 +1126,10 @@ def train_cli(profile: str, overrides: dict[str, Any], evaluate: bool = False,
         result = train(run.trigger, run)
         metrics = {"model_dir": str(result.model_dir), **result.card["metrics"]}
         if evaluate:
+            from lib.evalsets import ensure_corpus
+
+            raw = run.trigger.raw_dir
+            ensure_corpus(profile, Path(raw) if raw else None)  # the dev sets are made from it
             report = evaluate_model(
                 result.model_dir, dev_clips, negative_minutes, raw_dir=run.trigger.raw_dir
             )
@@ -1268,6 +1272,40 @@ def _examples_per_second(result: TrainResult) -> float | None:
 
 #: false accepts per hour at which :func:`architecture_comparison` reads each model's DET curve
 COMPARISON_BUDGETS = (0.5, 2.0, 5.0, 10.0, 50.0)
+
+
+def seed_spread(model_dirs: list[Path | str], out: Path | str | None = None) -> dict[str, Any]:
+    """How far apart evaluated models of one recipe trained with different seeds are: each
+    model's false-reject rate at :data:`COMPARISON_BUDGETS` (read off its DET curve) and on the
+    test voices, and per figure the mean, min and max over the models. Written to ``out`` as
+    JSON when given. A difference between two recipes smaller than this spread is not one."""
+    from lib import metrics as event_metrics
+
+    rows = []
+    for d in model_dirs:
+        card = cards.read_card(d)
+        if not card.get("dev_det"):
+            raise cards.ModelError(
+                f"{Path(d) / cards.CARD}: no DET curve; evaluate the model first (--evaluate)"
+            )
+        row: dict[str, Any] = {"model": card["name"], "seed": card.get("seed")}
+        for fa in COMPARISON_BUDGETS:
+            row[f"frr_at_{fa:g}"] = event_metrics.frr_at_fa_per_hour(card["dev_det"], fa)
+        row["test_frr"] = card.get("metrics", {}).get("test_frr_at_threshold")
+        rows.append(row)
+    figures = [k for k in rows[0] if k.startswith("frr_at_") or k == "test_frr"] if rows else []
+    summary = {}
+    for k in figures:
+        values = [r[k] for r in rows if r[k] is not None]
+        summary[k] = (
+            {"mean": round(float(np.mean(values)), 4), "min": min(values), "max": max(values)}
+            if values
+            else None
+        )
+    result = {"created": cards.now(), "models": rows, "summary": summary}
+    if out is not None:
+        write_json(out, result)
+    return result
 
 
 def architecture_comparison(model_dirs: list[Path | str], out: Path | str | None = None) -> dict:
