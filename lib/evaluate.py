@@ -669,18 +669,21 @@ def config_dict(cfg: EvaluateConfig) -> dict[str, Any]:
 
 
 def prepare_eval_sets(cfg: EvaluateConfig, profile: str = "quick") -> list[Path]:
-    """The folders of ``cfg.eval_sets``: ``trigger_dev`` and ``long_negatives`` are built (or
-    reused) under ``data/eval/``; other names are folders under ``data/eval/`` or paths."""
+    """The folders of ``cfg.eval_sets``: ``trigger_dev``, ``trigger_test`` (the same over the
+    test split's voices) and ``long_negatives`` are built (or reused) under ``data/eval/``;
+    other names are folders under ``data/eval/`` or paths."""
     from lib import evalsets
 
     folders = []
+    made = (evalsets.TRIGGER_DEV, evalsets.TRIGGER_TEST, evalsets.LONG_NEGATIVES)
     for name in cfg.eval_sets:
-        if name in (evalsets.TRIGGER_DEV, evalsets.LONG_NEGATIVES):
+        if name in made:
             evalsets.ensure_corpus(profile)
-        if name == evalsets.TRIGGER_DEV:
+        if name in (evalsets.TRIGGER_DEV, evalsets.TRIGGER_TEST):
             folders.append(evalsets.make_trigger_devset(
                 cfg.trigger_dev_clips, seed=cfg.evalset_seed,
-                clip_seconds=cfg.trigger_dev_clip_seconds))  # fmt: skip
+                clip_seconds=cfg.trigger_dev_clip_seconds,
+                split="dev" if name == evalsets.TRIGGER_DEV else "test"))  # fmt: skip
         elif name == evalsets.LONG_NEGATIVES:
             folders.append(evalsets.make_long_negatives(
                 cfg.long_negative_minutes, seed=cfg.evalset_seed,

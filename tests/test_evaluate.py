@@ -309,6 +309,18 @@ def test_evalsets_from_a_tiny_corpus(tmp_path):
     assert dev_names.isdisjoint(names) and len(dev_names) == 6
 
 
+def test_prepare_eval_sets_builds_the_test_split_set_by_name(monkeypatch, tmp_path):
+    from lib import config
+
+    calls = []
+    monkeypatch.setattr(evalsets, "ensure_corpus", lambda profile: None)
+    monkeypatch.setattr(evalsets, "make_trigger_devset",
+                        lambda n, **kw: calls.append(kw["split"]) or tmp_path)  # fmt: skip
+    cfg = config.load_config("evaluate", "quick", {"eval_sets": ["trigger_test", "trigger_dev"]})
+    assert evaluate.prepare_eval_sets(cfg) == [tmp_path, tmp_path]
+    assert calls == ["test", "dev"]
+
+
 def test_evaluate_config_loads_and_checks_ranges():
     from lib import config
 
