@@ -9,10 +9,11 @@
   synthetic music and room hum, plus any recordings the user drops in;
 - ``manifest.csv`` one row per clip (see :class:`ClipRecord`).
 
-Engines run as subprocesses: espeak-ng, MBROLA (diphone voices, through espeak-ng), flite and
-SVOX Pico voices make training clips (split ``train``); festival voices are held out for the
-dev split. TTS clips are trimmed of leading and trailing
-silence and stored at the engine's own sample rate as 16-bit WAV (synthesis resamples later).
+Engines run as subprocesses: espeak-ng and flite voices make training clips (split
+``train``); festival voices are held out for the dev split; MBROLA (diphone voices, through
+espeak-ng) and SVOX Pico voices, the default ``test_engines``, for the test split (see
+:func:`split_of_engine`). TTS clips are trimmed of leading and trailing silence and stored at
+the engine's own sample rate as 16-bit WAV (synthesis resamples later).
 
 Clip file names are a stable hash of what the clip is (kind, engine, voice, variant, rate,
 pitch, text), so a second run reuses every file that exists, an interrupted run loses

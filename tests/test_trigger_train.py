@@ -172,6 +172,13 @@ def test_average_epochs_averages_the_last_epochs_and_survives_a_resume(datasets)
     assert resumed.resumed_from == 2
     for a, b in zip(got, load_model("avg_broken").keras_model.get_weights(), strict=True):
         np.testing.assert_allclose(a, b, atol=1e-5)
+    # one epoch more: the span moves to epochs 3 and 4 (the sum of 2 and 3 is not reused)
+    more = _KeepWeights()
+    tr.train(dataclasses.replace(cfg, epochs=4), callbacks=[more])
+    assert len(more.by_epoch) == 1
+    for i, w in enumerate(load_model("avg").keras_model.get_weights()):
+        expected = (seen.by_epoch[2][i].astype(np.float64) + more.by_epoch[0][i]) / 2
+        np.testing.assert_allclose(w, expected, rtol=1e-5, atol=1e-6)
 
 
 def _toy_fresh() -> Any:

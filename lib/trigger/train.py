@@ -403,35 +403,25 @@ class _Callbacks:
                 )
 
         class AverageWeights(keras.callbacks.Callback):
-            """Keeps the running sum of the weights (moving statistics included) of the last
-            ``n`` epochs in ``average.npz``, written atomically before the epoch's checkpoint.
-            An epoch it already holds is not added again, so a resumed run (which repeats the
-            epochs after its checkpoint, bit for bit) ends with the same average."""
+            """Keeps the weights (moving statistics included) of the last ``n`` epochs in
+            ``average.npz``, written atomically after every epoch, before its checkpoint. A
+            resumed run repeats the epochs after its checkpoint bit for bit and puts the same
+            weights back; a run continued for more epochs finds the last ``n`` there."""
 
-            def __init__(self, work_dir: Path, epochs: int, n: int) -> None:
+            def __init__(self, work_dir: Path, n: int) -> None:
                 super().__init__()
-                self.path, self.first = work_dir / AVERAGE_WEIGHTS, epochs - n + 1
+                self.path, self.n = work_dir / AVERAGE_WEIGHTS, n
 
             def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
                 from lib.files import atomic_path
 
                 done = epoch + 1
-                if done < self.first:
-                    return
-                total, held = read_weight_sum(self.path)
-                if held >= done:
-                    return
-                weights = [np.asarray(w, dtype=np.float64) for w in self.model.get_weights()]
-                if total is not None and held == done - 1:
-                    weights = [a + b for a, b in zip(total, weights, strict=True)]
-                elif done != self.first:  # a gap: the sum no longer covers the last epochs
-                    raise HeyJoeError(
-                        f"{self.path} holds epochs up to {held}, not {done - 1}: delete "
-                        f"{self.path.parent} to train {self.path.parent.name} again"
-                    )
+                window = read_weight_window(self.path)
+                window[done] = [np.asarray(w) for w in self.model.get_weights()]
+                keep = {e: w for e, w in window.items() if done - self.n < e <= done}
                 with atomic_path(self.path, suffix=".npz") as tmp:
-                    np.savez(tmp, last=np.array(done), first=np.array(self.first),
-                             **{f"w{i}": w for i, w in enumerate(weights)})  # fmt: skip
+                    np.savez(tmp, **{f"e{e}_w{i}": w for e, ws in keep.items()
+                                     for i, w in enumerate(ws)})  # fmt: skip
 
         class LivePlot(keras.callbacks.Callback):
             """Redraws loss and metrics after every epoch inside a notebook; no-op headless."""
@@ -507,13 +497,16 @@ BEST_WEIGHTS = "best.weights.h5"
 AVERAGE_WEIGHTS = "average.npz"
 
 
-def read_weight_sum(path: Path) -> tuple[list[np.ndarray] | None, int]:
-    """(summed weights, last epoch in the sum) of an ``average.npz``; (None, 0) if none."""
+def read_weight_window(path: Path) -> dict[int, list[np.ndarray]]:
+    """epoch → its weights, as an ``average.npz`` keeps them (empty if there is none)."""
     if not path.is_file():
-        return None, 0
+        return {}
+    window: dict[int, list[np.ndarray]] = {}
     with np.load(path) as z:
-        n = len([k for k in z.files if k.startswith("w")])
-        return [z[f"w{i}"] for i in range(n)], int(z["last"])
+        for key in sorted(z.files, key=lambda k: [int(x) for x in k[1:].split("_w")]):
+            epoch = int(key[1:].split("_w")[0])
+            window.setdefault(epoch, []).append(z[key])
+    return window
 
 
 def save_training_state(
@@ -797,7 +790,7 @@ def train(
     if distribute.is_distributed(strategy):  # batch-norm statistics: the same everywhere
         cbs.insert(0, distribute.sync_callback(strategy))
     if cfg.average_epochs:
-        cbs.append(C("AverageWeights")(wdir, cfg.epochs, cfg.average_epochs))
+        cbs.append(C("AverageWeights")(wdir, cfg.average_epochs))
     cbs.append(C("EpochCheckpoint")(wdir, fingerprint, cfg.target_metric, best))
     verbose = cfg.verbose
     if verbose == "auto":
@@ -827,12 +820,20 @@ def train(
     best = cbs[-1].best
     averaged = None
     if cfg.average_epochs:
-        total, held = read_weight_sum(wdir / AVERAGE_WEIGHTS)
-        if total is None or held != cfg.epochs:
-            raise HeyJoeError(f"{wdir / AVERAGE_WEIGHTS} does not hold the last epochs")
         n = cfg.average_epochs
-        model.set_weights([(w / n).astype(np.float32) for w in total])
-        averaged = [cfg.epochs - n + 1, cfg.epochs]
+        window = read_weight_window(wdir / AVERAGE_WEIGHTS)
+        span = list(range(cfg.epochs - n + 1, cfg.epochs + 1))
+        if sorted(window) != span:
+            raise HeyJoeError(
+                f"{wdir / AVERAGE_WEIGHTS} holds epochs {sorted(window)}, not {span}: delete "
+                f"{wdir} to train {cfg.model_name} again"
+            )
+        model.set_weights([
+            np.mean([np.asarray(window[e][i], np.float64) for e in span], axis=0).astype(
+                window[span[-1]][i].dtype)
+            for i in range(len(window[span[-1]]))
+        ])  # fmt: skip
+        averaged = [span[0], span[-1]]
         log.info("the model is the average of epochs %d to %d", *averaged)
         best = {"epoch": cfg.epochs, "value": (history.get(cfg.target_metric) or [None])[-1]}
     elif cfg.keep_best and best.get("epoch") and (wdir / BEST_WEIGHTS).is_file():
