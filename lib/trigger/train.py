@@ -1025,7 +1025,6 @@ def _test_report(
     corpus's ``test_engines``: no training set and no dev set hears them), or None when the
     corpus has no test split."""
     from lib import corpus, evalsets
-    from lib import metrics as event_metrics
     from lib.evaluate import evaluate_trigger
 
     records = corpus.load_manifest(raw) if corpus.manifest_path(raw).is_file() else []
@@ -1034,10 +1033,9 @@ def _test_report(
     out = dev_out.parent / dev_out.name.replace(evalsets.TRIGGER_DEV, evalsets.TRIGGER_TEST, 1)
     folder = evalsets.make_trigger_devset(n_clips, out, raw_dir=raw, split="test")
     at = evaluate_trigger(folder, model, threshold=threshold)["at_model_threshold"]
-    frr95 = event_metrics.wilson_interval(at["missed"], at["n_triggers"])
     return {
         "test_frr_at_threshold": at["false_reject_rate"],
-        "test_frr_at_threshold_95": [round(v, 4) for v in frr95] if frr95 else None,
+        "test_frr_at_threshold_95": at["false_reject_rate_95"],
         "test_triggers": at["n_triggers"],
         "test_false_accepts": at["false_accepts"],
         "test_voices": sorted(
