@@ -134,7 +134,11 @@ def test_load_model_and_list_models_with_lineage(monkeypatch: pytest.MonkeyPatch
     root = paths.checkpoints_dir() / "trigger"
     monkeypatch.setattr(cards, "shipped_dir", lambda: root.parent / "none")
     _model_dir(root, "base", trigger_phrase="activate")
-    _model_dir(root, "child", parent="base", metrics={"dev_frr_at_0.5_fa_per_hour": 0.1})
+    metrics = {"dev_frr_at_0.5_fa_per_hour": 0.1, "test_frr_at_threshold": 0.25}
+    _model_dir(root, "child", parent="base", metrics=metrics)
+    rows = {r["name"]: r for r in cards.model_rows()}
+    assert rows["child"]["dev_frr"] == 0.1 and rows["child"]["test_frr"] == 0.25
+    assert rows["base"]["test_frr"] == "-"
     m = load_model("child")
     assert m.name == "child" and m.arch.name == "tiny" and m.threshold == 0.5
     assert m.feature_config == FeatureConfig() and m.hop_seconds == pytest.approx(0.04)

@@ -338,6 +338,7 @@ def model_rows(rows: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]
                 "seed": r.get("seed"),
                 "threshold": r.get("threshold"),
                 "dev_frr": m.get("dev_frr_at_0.5_fa_per_hour", "-"),
+                "test_frr": m.get("test_frr_at_threshold", "-"),  # at its threshold
                 "where": (r.get("trained_on") or {}).get("summary", "-"),
                 "shipped": r.get("shipped"),
                 "created": r.get("created"),
