@@ -539,6 +539,17 @@ def _engine_commands(cfg: CorpusConfig) -> dict[str, str]:
     return {engine: cmd for engine, (voices, cmd) in used.items() if voices}
 
 
+#: programs an engine needs besides its own command (espeak-ng speaks MBROLA voices through
+#: the ``mbrola`` program)
+ENGINE_HELPERS: dict[str, tuple[str, ...]] = {"mbrola": ("mbrola",)}
+
+
+def _engine_needs(cfg: CorpusConfig) -> dict[str, tuple[str, ...]]:
+    """engine → (its command, the programs it needs too), for the engines the configuration
+    uses."""
+    return {e: (cmd, *ENGINE_HELPERS.get(e, ())) for e, cmd in _engine_commands(cfg).items()}
+
+
 def _install_hint(engines: Iterable[str], festival_voices: Iterable[str] = ()) -> str:
     """The apt command for engines (and festival voices), from :data:`lib.system.TOOLS`."""
     commands = {"espeak": "espeak-ng", "flite": "flite", "festival": "festival",
@@ -551,24 +562,19 @@ def _install_hint(engines: Iterable[str], festival_voices: Iterable[str] = ()) -
 
 
 def check_engines(cfg: CorpusConfig) -> list[str]:
-    """The commands of the configured TTS engines that are not installed (empty if all are).
-
-    MBROLA voices need espeak-ng and the ``mbrola`` program both.
-    """
-    commands = list(dict.fromkeys(_engine_commands(cfg).values()))
-    if cfg.mbrola_voices:
-        commands.append("mbrola")
-    return [cmd for cmd in commands if shutil.which(cmd) is None]
+    """The programs the configured TTS engines need that are not installed (empty if all are):
+    their commands and :data:`ENGINE_HELPERS` (MBROLA voices need espeak-ng and ``mbrola``)."""
+    needed = dict.fromkeys(c for cmds in _engine_needs(cfg).values() for c in cmds)
+    return [cmd for cmd in needed if shutil.which(cmd) is None]
 
 
 def _available_engines(cfg: CorpusConfig) -> tuple[dict[str, str], list[str]]:
-    """(engine → command for the usable engines, the missing commands). Raises if not allowed."""
-    commands = _engine_commands(cfg)
+    """(engine → command for the usable engines, the missing programs). Raises if not allowed."""
+    needs = _engine_needs(cfg)
     missing = check_engines(cfg)
-    if "mbrola" in missing:  # the program MBROLA voices need, not a command of its own
-        commands = {e: c for e, c in commands.items() if e != "mbrola"}
+    lacking = [e for e, cmds in needs.items() if any(c in missing for c in cmds)]
     if missing:
-        hint = _install_hint(e for e, c in {**commands, "mbrola": "mbrola"}.items() if c in missing)
+        hint = _install_hint(lacking)
         if not cfg.skip_missing_engines:
             raise HeyJoeError(
                 f"the corpus needs the text-to-speech command(s) {', '.join(missing)}, "
@@ -577,7 +583,7 @@ def _available_engines(cfg: CorpusConfig) -> tuple[dict[str, str], list[str]]:
                 "from the engines that are installed."
             )
         log.warning("skipping TTS engine(s) not installed: %s. %s", ", ".join(missing), hint)
-    return {e: c for e, c in commands.items() if c not in missing}, missing
+    return {e: cmds[0] for e, cmds in needs.items() if e not in lacking}, missing
 
 
 def _run(cmd: list[str], stdin: str | None = None) -> subprocess.CompletedProcess:

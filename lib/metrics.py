@@ -262,7 +262,8 @@ def det_curve(
 ) -> list[dict[str, Any]]:
     """The detection-error trade-off: one point per threshold (ascending), each a dict with
     ``threshold``, ``false_reject_rate``, ``false_accepts_per_hour``, ``false_accepts``,
-    ``missed``."""
+    ``missed`` and the two rates' 95 % intervals (``false_reject_rate_95``,
+    ``false_accepts_per_hour_95``)."""
     ths = default_thresholds(items) if thresholds is None else np.asarray(thresholds, float)
     curve = []
     for th in np.sort(ths.reshape(-1)):
@@ -274,6 +275,8 @@ def det_curve(
                 "false_accepts_per_hour": m["false_accepts_per_hour"],
                 "false_accepts": m["false_accepts"],
                 "missed": m["missed"],
+                "false_reject_rate_95": m["false_reject_rate_95"],
+                "false_accepts_per_hour_95": m["false_accepts_per_hour_95"],
             }
         )
     return curve

@@ -109,7 +109,10 @@ class SynthesisConfig:
             if isinstance(self.engines, str) or not self.engines:
                 raise bad("engines", "must be a non-empty list of engine names, or null for all")
             if any(not isinstance(e, str) or not e.strip() for e in self.engines):
-                raise bad("engines", "must list engine names (espeak, flite, festival, user)")
+                raise bad(
+                    "engines",
+                    "must list engine names (espeak, flite, festival, mbrola, pico, user)",
+                )
         if self.exclude_phrases is not None and (
             isinstance(self.exclude_phrases, str)
             or any(not isinstance(t, str) or not t.strip() for t in self.exclude_phrases)

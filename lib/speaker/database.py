@@ -455,14 +455,12 @@ def bootstrap_synthetic(
     voices = plan_voices(cfg)
     commands = {"espeak": "espeak-ng", "flite": "flite", "festival": "festival",
                 "mbrola": "espeak-ng", "pico": "pico2wave"}  # fmt: skip
-    needs = {**commands, "mbrola": "mbrola"}  # espeak-ng speaks MBROLA voices with `mbrola`
-    missing = sorted(
-        {e for e in (v.engine for v in voices) if any(
-            shutil.which(c) is None for c in {commands[e], needs[e]})}
-    )  # fmt: skip
+    needs = {e: (cmd, *corpus.ENGINE_HELPERS.get(e, ())) for e, cmd in commands.items()}
+    absent = {c for e in {v.engine for v in voices} for c in needs[e] if shutil.which(c) is None}
+    missing = sorted({v.engine for v in voices if absent & set(needs[v.engine])})
     if missing:
         log.warning("speaker database: TTS engine(s) not installed, skipped: %s",
-                    ", ".join(needs[e] for e in missing))  # fmt: skip
+                    ", ".join(sorted(absent)))  # fmt: skip
     voices = [v for v in voices if v.engine not in missing]
     todo: list[tuple[VoiceSpec, str, Path]] = []
     for spec in voices:

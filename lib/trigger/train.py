@@ -411,16 +411,16 @@ class _Callbacks:
             def __init__(self, work_dir: Path, n: int) -> None:
                 super().__init__()
                 self.path, self.n = work_dir / AVERAGE_WEIGHTS, n
+                self.window = read_weight_window(self.path)  # what a resumed run had
 
             def on_epoch_end(self, epoch: int, logs: Any = None) -> None:
                 from lib.files import atomic_path
 
                 done = epoch + 1
-                window = read_weight_window(self.path)
-                window[done] = [np.asarray(w) for w in self.model.get_weights()]
-                keep = {e: w for e, w in window.items() if done - self.n < e <= done}
+                self.window[done] = [np.asarray(w) for w in self.model.get_weights()]
+                self.window = {e: w for e, w in self.window.items() if done - self.n < e <= done}
                 with atomic_path(self.path, suffix=".npz") as tmp:
-                    np.savez(tmp, **{f"e{e}_w{i}": w for e, ws in keep.items()
+                    np.savez(tmp, **{f"e{e}_w{i}": w for e, ws in self.window.items()
                                      for i, w in enumerate(ws)})  # fmt: skip
 
         class LivePlot(keras.callbacks.Callback):
@@ -1057,7 +1057,6 @@ def evaluate_model(
     threshold, the false-reject rate on the test split's voices (``test_*`` metrics, when the
     corpus has a test split). Returns the dev report."""
     from lib import evalsets
-    from lib import metrics as event_metrics
     from lib.evaluate import evaluate_trigger
 
     dev_out, neg_out = eval_set_dirs(raw_dir, dev_clips, negative_minutes)
@@ -1071,25 +1070,17 @@ def evaluate_model(
     if threshold is None:
         threshold, rule = model.threshold, "the training setting (no DET point qualified)"
     at = next((p for p in report["det"] if p["threshold"] == threshold), None)
-    n_triggers = report["at_model_threshold"]["n_triggers"]
-    hours = report["at_model_threshold"]["hours"]
-    intervals = {}
-    if at is not None:  # how sure the operating point is (95 %): few triggers, few hours
-        frr95 = event_metrics.wilson_interval(at["missed"], n_triggers)
-        fa95 = event_metrics.poisson_rate_interval(at["false_accepts"], hours)
-        intervals = {
-            "dev_frr_at_threshold_95": [round(v, 4) for v in frr95] if frr95 else None,
-            "dev_fa_per_hour_at_threshold_95": [round(v, 3) for v in fa95] if fa95 else None,
-        }
     metrics = {
         f"dev_frr_at_{key}_fa_per_hour": report["frr_at_fa_per_hour"].get(key),
         "dev_threshold_at_fa_budget": threshold,
         "dev_threshold_rule": rule,
         "dev_frr_at_threshold": at["false_reject_rate"] if at else None,
         "dev_fa_per_hour_at_threshold": at["false_accepts_per_hour"] if at else None,
-        **intervals,
-        "dev_triggers": n_triggers,
-        "dev_hours": round(hours, 3),
+        # how sure the operating point is (95 %): few triggers, few hours
+        "dev_frr_at_threshold_95": at["false_reject_rate_95"] if at else None,
+        "dev_fa_per_hour_at_threshold_95": at["false_accepts_per_hour_95"] if at else None,
+        "dev_triggers": report["at_model_threshold"]["n_triggers"],
+        "dev_hours": round(report["at_model_threshold"]["hours"], 3),
         "dev_frr_at_fa_per_hour": report["frr_at_fa_per_hour"],
         "ms_per_audio_second": report.get("ms_per_audio_second"),
     }
@@ -1129,9 +1120,7 @@ def train_cli(profile: str, overrides: dict[str, Any], evaluate: bool = False,
 
             raw = run.trigger.raw_dir
             ensure_corpus(profile, Path(raw) if raw else None)  # the dev sets are made from it
-            report = evaluate_model(
-                result.model_dir, dev_clips, negative_minutes, raw_dir=run.trigger.raw_dir
-            )
+            report = evaluate_model(result.model_dir, dev_clips, negative_minutes, raw_dir=raw)
             metrics.update(report["summary"])
         run.log_metrics(metrics)
         copy_run_record(run, result.model_dir)
@@ -1273,13 +1262,23 @@ def _examples_per_second(result: TrainResult) -> float | None:
 COMPARISON_BUDGETS = (0.5, 2.0, 5.0, 10.0, 50.0)
 
 
+def frr_at_budgets(card: dict[str, Any]) -> dict[str, float | None]:
+    """A card's false-reject rate at each of :data:`COMPARISON_BUDGETS` (keys ``"0.5"``, ...),
+    read off its DET curve; None for each when it has none."""
+    from lib import metrics as event_metrics
+
+    det = card.get("dev_det")
+    return {
+        str(fa): event_metrics.frr_at_fa_per_hour(det, fa) if det else None
+        for fa in COMPARISON_BUDGETS
+    }
+
+
 def seed_spread(model_dirs: list[Path | str], out: Path | str | None = None) -> dict[str, Any]:
     """How far apart evaluated models of one recipe trained with different seeds are: each
     model's false-reject rate at :data:`COMPARISON_BUDGETS` (read off its DET curve) and on the
     test voices, and per figure the mean, min and max over the models. Written to ``out`` as
     JSON when given. A difference between two recipes smaller than this spread is not one."""
-    from lib import metrics as event_metrics
-
     rows = []
     for d in model_dirs:
         card = cards.read_card(d)
@@ -1288,8 +1287,7 @@ def seed_spread(model_dirs: list[Path | str], out: Path | str | None = None) -> 
                 f"{Path(d) / cards.CARD}: no DET curve; evaluate the model first (--evaluate)"
             )
         row: dict[str, Any] = {"model": card["name"], "seed": card.get("seed")}
-        for fa in COMPARISON_BUDGETS:
-            row[f"frr_at_{fa:g}"] = event_metrics.frr_at_fa_per_hour(card["dev_det"], fa)
+        row.update({f"frr_at_{float(fa):g}": v for fa, v in frr_at_budgets(card).items()})
         row["test_frr"] = card.get("metrics", {}).get("test_frr_at_threshold")
         rows.append(row)
     figures = [k for k in rows[0] if k.startswith("frr_at_") or k == "test_frr"] if rows else []
@@ -1311,7 +1309,6 @@ def architecture_comparison(model_dirs: list[Path | str], out: Path | str | None
     """Dev metrics, size and streaming cost of trained models side by side (from their cards,
     plus :func:`lib.trigger.stream.compute_ms_per_second` measured now); written to ``out``
     as JSON when given. The shipped default is the cheapest model within reach of the best."""
-    from lib import metrics as event_metrics
     from lib.trigger.stream import compute_ms_per_second
 
     rows = []
@@ -1327,12 +1324,7 @@ def architecture_comparison(model_dirs: list[Path | str], out: Path | str | None
             "best_val_pr_auc": m.get("best_val_pr_auc"),
             "dev_frr_at_0.5_fa_per_hour": m.get("dev_frr_at_0.5_fa_per_hour"),
             "dev_frr_at_fa_per_hour": m.get("dev_frr_at_fa_per_hour"),
-            "dev_frr_at_budgets": {
-                str(fa): event_metrics.frr_at_fa_per_hour(c["dev_det"], fa)
-                if c.get("dev_det")
-                else None
-                for fa in COMPARISON_BUDGETS
-            },
+            "dev_frr_at_budgets": frr_at_budgets(c),
             "dev_threshold": c.get("threshold"),
             "ms_per_audio_second": round(compute_ms_per_second(model), 3),
             "val_pr_auc_by_epoch": [
