@@ -83,6 +83,8 @@ class SynthesisConfig:
     tempo_warp: float = 0.35
     onset_noise_probability: float = 0.0
     onset_noise_db: tuple[float, float] = (-24.0, -6.0)
+    fricative_probability: float = 0.0
+    fricative_db: tuple[float, float] = (-25.0, -5.0)
     sample_rate: int = 16000
     feature_kind: Literal["logmel", "spectrogram"] = "logmel"
     n_mels: int = 40
@@ -152,7 +154,10 @@ class SynthesisConfig:
             raise bad("tempo_warp", "must lie within [0, 1] (0.35: parts up to 35% faster/slower)")
         if not -60.0 <= self.onset_noise_db[0] <= self.onset_noise_db[1] <= 10.0:
             raise bad("onset_noise_db", "must be [min, max] within [-60, 10] dB (relative to clip)")
-        for key in ("gain", "snr", "reverb", "speed", "pitch", "formant", "tempo", "onset_noise"):
+        if not -60.0 <= self.fricative_db[0] <= self.fricative_db[1] <= 20.0:
+            raise bad("fricative_db", "must be [min, max] within [-60, 20] dB (0 = unchanged)")
+        for key in ("gain", "snr", "reverb", "speed", "pitch", "formant", "tempo", "onset_noise",
+                    "fricative"):  # fmt: skip
             p = getattr(self, f"{key}_probability")
             if not 0.0 <= p <= 1.0:
                 raise bad(f"{key}_probability", "must be a probability in [0, 1]")
@@ -731,6 +736,45 @@ def add_onset_noise(
     return y
 
 
+def scale_fricatives(
+    x: np.ndarray,
+    gain_db: float,
+    sample_rate: int = 16000,
+    cutoff_hz: float = 2000.0,
+    n_fft: int = 256,
+) -> np.ndarray:
+    """Make the clip's fricatives and affricate releases weaker (or stronger) by ``gain_db``.
+
+    Speakers differ in how hard they fricate: one speaker's /dʒ/ in "joe" is a long hiss,
+    another's a short faint one (``ked_diphone``'s, next to ``kal_diphone``'s). A frame is
+    fricative where its energy above ``cutoff_hz`` exceeds its energy below 1 kHz (no voicing
+    dominates) and it is not silence (within 50 dB of the loudest frame); those frames, and one
+    either side, have what lies above the cutoff scaled by ``gain_db``, with a half-octave ramp
+    below it. Vowels, voicing, timing and pitch stay as they are. Applied to every clip alike
+    (positives and negatives), it is a speaker property, not a cue for the label.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    if len(x) < n_fft or gain_db == 0.0:
+        return x.copy()
+    spec = _stft(x, n_fft)
+    power = spec.real**2 + spec.imag**2
+    freqs = np.arange(n_fft // 2 + 1) * (sample_rate / n_fft)
+    high = power[:, freqs >= cutoff_hz].sum(axis=1)
+    low = power[:, (freqs >= 300.0) & (freqs < 1000.0)].sum(axis=1)  # F1, not a voice bar
+    total = power.sum(axis=1)
+    loud = total > total.max() * 1e-5 if total.max() > 0 else np.zeros(len(total), bool)
+    mask = (high > low) & loud
+    mask[1:] |= mask[:-1].copy()
+    mask[:-1] |= mask[1:].copy()
+    if not mask.any():
+        return x.copy()
+    # the gain in dB per bin: 0 up to cutoff / sqrt(2), gain_db from the cutoff, linear between
+    ramp = np.clip((np.log2(np.maximum(freqs, 1.0) / cutoff_hz) + 0.5) / 0.5, 0.0, 1.0)
+    spec[mask] *= (10.0 ** (gain_db * ramp / 20.0)).astype(np.float32)
+    y = _istft(spec, n_fft)[n_fft // 2 : n_fft // 2 + len(x)]
+    return np.ascontiguousarray(y, dtype=np.float32)
+
+
 def room_impulse_response(rt60: float, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
     """A synthetic room: a direct path, a few early reflections, exponentially decaying noise.
 
@@ -1054,7 +1098,7 @@ def _background(clip: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarra
 def _augment_clip(
     x: np.ndarray, cfg: SynthesisConfig, rng: np.random.Generator, level_db: float
 ) -> tuple[np.ndarray, int]:
-    """Speed, pitch, formants, tempo curve, onset noise, reverb and level of one clip →
+    """Speed, pitch, formants, tempo curve, onset noise, fricatives, reverb and level of one clip →
     (wet audio, dry speech length)."""
     if rng.random() < cfg.speed_probability:
         x = change_speed(x, float(rng.uniform(*cfg.speed_range)))
@@ -1068,6 +1112,8 @@ def _augment_clip(
         x = time_stretch(x, random_tempo_curve(rng, cfg.tempo_warp))
     if cfg.onset_noise_probability > 0 and rng.random() < cfg.onset_noise_probability:
         x = add_onset_noise(x, rng, cfg.onset_noise_db, cfg.sample_rate)
+    if cfg.fricative_probability > 0 and rng.random() < cfg.fricative_probability:
+        x = scale_fricatives(x, float(rng.uniform(*cfg.fricative_db)), cfg.sample_rate)
     dry = len(x)
     if rng.random() < cfg.reverb_probability:
         ir = room_impulse_response(float(rng.uniform(*cfg.rt60_seconds)), cfg.sample_rate, rng)

@@ -30,6 +30,7 @@ from lib.synth import (
     random_formant_warp,
     random_tempo_curve,
     room_impulse_response,
+    scale_fricatives,
     synthesize_example,
     time_stretch,
 )
@@ -264,6 +265,63 @@ def test_onset_noise_adds_a_burst_before_the_first_sound():
     assert np.array_equal(y, add_onset_noise(x, np.random.default_rng(4), (-12.0, -12.0), 16000))
     silent = np.zeros(1000, np.float32)
     assert np.array_equal(add_onset_noise(silent, np.random.default_rng(0)), silent)
+
+
+def band_db(x: np.ndarray, lo: float, hi: float, sr: int = 16000) -> float:
+    spectrum = np.abs(np.fft.rfft(x)) ** 2
+    freqs = np.fft.rfftfreq(len(x), 1 / sr)
+    return float(10 * np.log10(spectrum[(freqs >= lo) & (freqs < hi)].sum() + 1e-20))
+
+
+def test_scale_fricatives_changes_only_the_hiss():
+    """vowel - hiss - vowel: the hiss above 2 kHz moves by the gain, the vowels stay."""
+    from scipy.signal import butter, sosfilt
+
+    sr = 16000
+    vowel = tone(0.3, 300, sr=sr) + tone(0.3, 700, sr=sr, amp=0.2)
+    rng = np.random.default_rng(0)
+    hiss = sosfilt(butter(6, 3000, "high", fs=sr, output="sos"), rng.standard_normal(2 * 1600))
+    hiss = (0.1 * hiss[1600:]).astype(np.float32)  # 0.1 s, filter settled
+    x = np.concatenate([vowel, hiss, vowel])
+    mid = slice(len(vowel) + 160, len(vowel) + len(hiss) - 160)  # inside the hiss
+    for gain in (-20.0, 10.0):
+        y = scale_fricatives(x, gain, sr)
+        assert len(y) == len(x) and y.dtype == np.float32
+        assert band_db(y[mid], 2500, 8000) - band_db(x[mid], 2500, 8000) == pytest.approx(
+            gain, abs=1.5
+        )
+        # the vowels, away from the hiss (one STFT frame of margin and more), are untouched
+        keep = np.r_[0 : len(vowel) - 800, len(vowel) + len(hiss) + 800 : len(x)]
+        np.testing.assert_allclose(y[keep], x[keep], atol=1e-4)
+    assert np.array_equal(scale_fricatives(x, 0.0, sr), x)
+    # nothing fricative (voiced sound only, or silence): unchanged
+    np.testing.assert_allclose(scale_fricatives(vowel, -20.0, sr), vowel, atol=1e-4)
+    silent = np.zeros(4000, np.float32)
+    assert np.array_equal(scale_fricatives(silent, -20.0, sr), silent)
+
+
+def test_fricative_option_changes_examples_only_when_on():
+    """Off by default (the random stream of existing datasets is kept); on, it is seeded."""
+    sr = 16000
+    vowel = tone(0.3, 300, sr=sr) + tone(0.3, 700, sr=sr, amp=0.2)
+    hiss = (0.05 * np.random.default_rng(1).standard_normal(1600)).astype(np.float32)
+    clip = np.concatenate([vowel, hiss, vowel])
+    corpus = Corpus.from_arrays([clip], [tone(0.4, 500, sr=sr)], [tone(2.0, 100, sr=sr, amp=0.01)],
+                                sr)  # fmt: skip
+    base = dict(PLAIN, sample_rate=sr, example_seconds=2.0, label_steps=50, label_ones=2,
+                activates_per_example=(1, 1), negatives_per_example=(0, 0))  # fmt: skip
+
+    def make(**changes):
+        cfg = SynthesisConfig(**{**base, **changes})
+        return synthesize_example(cfg, corpus, np.random.default_rng(3), compute_features=False)
+
+    plain = make()
+    assert np.array_equal(make(fricative_db=(-30.0, -30.0)).audio, plain.audio)
+    weak = make(fricative_probability=1.0, fricative_db=(-20.0, -20.0))
+    assert not np.array_equal(weak.audio, plain.audio)
+    assert np.array_equal(weak.audio, make(fricative_probability=1.0,
+                                           fricative_db=(-20.0, -20.0)).audio)  # fmt: skip
+    assert band_db(weak.audio, 4000, 8000) < band_db(plain.audio, 4000, 8000) - 3
 
 
 def test_room_impulse_response_decays_and_is_seeded():
@@ -632,6 +690,9 @@ def test_yaml_loads_documents_every_key_and_quick_shrinks():
         ({"tempo_probability": -0.1}, "tempo_probability"),
         ({"onset_noise_db": (-6.0, -24.0)}, "onset_noise_db"),
         ({"onset_noise_probability": 2.0}, "onset_noise_probability"),
+        ({"fricative_db": (-5.0, -25.0)}, "fricative_db"),
+        ({"fricative_db": (-90.0, 0.0)}, "fricative_db"),
+        ({"fricative_probability": -1.0}, "fricative_probability"),
     ],
 )
 def test_config_range_checks_name_the_key(changes, key):
