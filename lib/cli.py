@@ -220,6 +220,62 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _short(value: Any, width: int = 40) -> str:
+    if value is None:
+        text = "-"
+    elif isinstance(value, float):
+        text = f"{value:.4g}"
+    elif isinstance(value, (dict, list)):
+        text = json.dumps(value)
+    else:
+        text = str(value)
+    return text if len(text) <= width else text[: width - 3] + "..."
+
+
+def _minutes(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds / 60:.1f}"
+
+
+def cmd_runs(args: argparse.Namespace) -> int:
+    from lib import runs
+
+    if args.action == "diff":
+        if len(args.runs) != 2:
+            raise ConfigError(f"runs diff takes two runs (names, parts of names or folders), "
+                              f"got {len(args.runs)}")  # fmt: skip
+        diff = runs.diff_runs(*args.runs)
+        if args.json:
+            print(json.dumps(diff, indent=2, default=str))
+            return 0
+        for side in ("a", "b"):
+            r = diff[side]
+            print(f"{side}: {r['name']} ({r['notebook']}, {r['profile']}, {r['status']})")
+        for part in ("settings", "metrics", "environment"):
+            rows = diff[part]
+            print(f"\n{part}: {len(rows)} differ" + (":" if rows else ""))
+            if rows:
+                table = [{"key": r["key"], "a": _short(r["a"]), "b": _short(r["b"])} for r in rows]
+                _print_table(table, ["key", "a", "b"])
+        return 0
+    if args.runs:
+        raise ConfigError("runs list takes no run names (did you mean `heyjoe runs diff A B`?)")
+    rows = runs.list_runs(args.notebook)
+    if args.last:
+        rows = rows[-args.last :]
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+    elif not rows:
+        print(f"no run records yet in {runs.paths.runs_dir()}: run a notebook (`heyjoe run 01`)")
+    else:
+        table = [{
+            "run": r["name"], "notebook": r["notebook"] or "-", "profile": r["profile"] or "-",
+            "status": r["status"], "minutes": _minutes(r["duration_seconds"]),
+            "headline": runs.headline(r["metrics"]),
+        } for r in rows]  # fmt: skip
+        _print_table(table, list(table[0]))
+    return 0
+
+
 def cmd_labels(args: argparse.Namespace) -> int:
     from lib import config, handlabel, recordings
 
@@ -458,6 +514,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tree", action="store_true", help="show the lineage tree")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_models)
+    p = sub.add_parser("runs", help="list the run records, or show what differs between two")
+    p.add_argument(
+        "action", nargs="?", choices=["list", "diff"], default="list",
+        help="list (default): one line per run; diff A B: the settings, metrics and environment "
+        "that differ between two runs",
+    )  # fmt: skip
+    p.add_argument("runs", nargs="*", metavar="RUN",
+                   help="diff: two runs (a folder, a run name, a part only one name has, or "
+                   "'last')")  # fmt: skip
+    p.add_argument("--notebook", help="list: only this notebook's runs (name or number)")
+    p.add_argument("--last", type=int, metavar="N", help="list: only the newest N runs")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_runs)
     p = sub.add_parser("labels", help="hand labels: summary, split into datasets, demo recordings")
     p.add_argument(
         "action",

@@ -16,6 +16,7 @@ and the values of secret-looking environment variables are redacted from every f
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import importlib.metadata
@@ -28,7 +29,7 @@ import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -480,6 +481,47 @@ def execute(
     return run_dir
 
 
+@contextlib.contextmanager
+def command_run(notebook: str, profile: str, tag: str = "cli") -> Iterator[Path]:
+    """The run record of a command that does a notebook's work without the notebook
+    (``heyjoe train-trigger``): a fresh run folder with ``environment.json``, ``run.log`` and a
+    ``run.json`` that ends ``succeeded`` or ``failed`` (with the error), like a headless run's.
+    Inside, ``start_run`` picks the folder up (``HEYJOE_RUN_DIR``)."""
+    run_dir = new_run_dir(notebook, tag)
+    started = time.time()
+    record: dict[str, Any] = {
+        "notebook": notebook,
+        "profile": profile,
+        "tag": tag,
+        "status": "running",
+        "started_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv) if sys.argv and "heyjoe" in sys.argv[0] else None,
+    }
+    files.write_json(run_dir / "run.json", record)
+    files.write_json(run_dir / "environment.json", environment_record())
+    handler = attach_log(run_dir)
+    old = os.environ.get(RUN_DIR_ENV)
+    os.environ[RUN_DIR_ENV] = str(run_dir)
+    try:
+        yield run_dir
+    except BaseException as exc:
+        record["status"] = "failed"
+        record["error"] = f"{type(exc).__name__}: {exc}"
+        raise
+    else:
+        record["status"] = "succeeded"
+    finally:
+        if old is None:
+            os.environ.pop(RUN_DIR_ENV, None)
+        else:
+            os.environ[RUN_DIR_ENV] = old
+        detach_log(handler)
+        record["duration_seconds"] = round(time.time() - started, 2)
+        record["finished_utc"] = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+        files.write_json(run_dir / "run.json", record)
+        redact_run_dir(run_dir)
+
+
 def pipeline(profile: str = "full", tag: str | None = None, progress: bool = True) -> list[Path]:
     """Run every numbered notebook in order; stops at the first failure. Ends with the
     report (``runs/<ts>_pipeline_<tag>/report.html``, see :mod:`lib.report`)."""
@@ -501,3 +543,190 @@ def missing_run_files(run_dir: Path) -> list[str]:
     if not (run_dir / "figures").is_dir():
         missing.append("figures/")
     return missing
+
+
+# ---------------------------------------------------------------------------- browsing runs
+
+#: the figures ``heyjoe runs`` shows for a run, first found first (at most three)
+HEADLINE_METRICS = (
+    "dataset", "dataset_examples",  # 01
+    "recordings_labelled", "split_counts",  # 02
+    "dev_frr_at_0.5_fa_per_hour", "test_frr_at_threshold", "best_val_pr_auc",  # 03
+    "dev_eer", "test_eer",  # 04
+    "chosen_model", "chosen_frr_at_0.5_fa_per_hour",  # 05
+    "demo_commands_right", "demo_commands", "demo_spurious_actions",  # 06
+)  # fmt: skip
+
+_RUN_NAME = re.compile(r"^(\d{8}T\d{6}Z)_(.+)$")
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _read_params(path: Path) -> dict[str, Any]:
+    import yaml
+
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _split_name(name: str) -> tuple[str | None, str | None, str | None]:
+    """``<timestamp>_<notebook>_<tag>`` → (timestamp, notebook, tag); Nones where unknown."""
+    m = _RUN_NAME.match(name)
+    if not m:
+        return None, None, None
+    stamp, rest = m.groups()
+    for nb in [*NOTEBOOK_STAGES, "pipeline"]:
+        if rest.startswith(nb + "_"):
+            return stamp, nb, rest[len(nb) + 1 :]
+    return stamp, None, rest
+
+
+def read_run(run_dir: Path | str) -> dict[str, Any]:
+    """One run record as a dict: name, path, notebook, tag, profile, status, started,
+    duration, the parameters given, the resolved settings, the metrics and the environment.
+
+    Records written before ``run.json`` existed, or by a process that was killed, have the
+    status ``unknown`` or ``running``; unreadable files count as absent."""
+    run_dir = Path(run_dir)
+    stamp, notebook, tag = _split_name(run_dir.name)
+    record = _read_json(run_dir / "run.json")
+    params = _read_params(run_dir / "params.yaml")
+    started = record.get("started_utc")
+    if started is None and stamp is not None:
+        started = dt.datetime.strptime(stamp, "%Y%m%dT%H%M%SZ").replace(
+            tzinfo=dt.timezone.utc
+        ).isoformat(timespec="seconds")  # fmt: skip
+    return {
+        "name": run_dir.name,
+        "path": str(run_dir),
+        "notebook": record.get("notebook") or params.get("notebook") or notebook,
+        "tag": record.get("tag") or tag,
+        "profile": record.get("profile") or params.get("profile"),
+        "status": record.get("status", "unknown"),
+        "started_utc": started,
+        "duration_seconds": record.get("duration_seconds"),
+        "failed_cell": record.get("failed_cell"),
+        "parameters": params.get("parameters") or {},
+        "resolved": params.get("resolved") or {},
+        "metrics": _read_json(run_dir / "metrics.json"),
+        "environment": _read_json(run_dir / "environment.json"),
+    }
+
+
+def list_runs(notebook: str | None = None, root: Path | None = None) -> list[dict[str, Any]]:
+    """Every run record under ``runs/`` (oldest first), each as :func:`read_run` gives it;
+    ``notebook`` (a name or its number, ``03``) keeps that notebook's runs only. Folders that
+    are not run records (no ``params.yaml`` and no ``run.json``) are left out."""
+    root = root or paths.runs_dir()
+    want = resolve_notebook(notebook).stem if notebook else None
+    out = []
+    for d in sorted(root.iterdir()) if root.is_dir() else []:
+        if not d.is_dir() or not ((d / "params.yaml").is_file() or (d / "run.json").is_file()):
+            continue
+        run = read_run(d)
+        if want is None or run["notebook"] == want:
+            out.append(run)
+    return out
+
+
+def find_run(text: str, root: Path | None = None) -> Path:
+    """A run folder from a path, a full run name, or a part of one that only one run has
+    (``20261123T2146``, ``train_trigger_hey_joe``) or the name of the model it trained;
+    ``last`` is the newest run. Raises ConfigError
+    naming the candidates when the text fits none or several."""
+    root = root or paths.runs_dir()
+    path = Path(text)
+    if path.is_dir() and ((path / "params.yaml").is_file() or (path / "run.json").is_file()):
+        return path
+    runs_ = [Path(r["path"]) for r in list_runs(root=root)]
+    if not runs_:
+        raise ConfigError(f"no run records in {root}: run a notebook first (`heyjoe run 01`)")
+    if text == "last":
+        return runs_[-1]
+    exact = [p for p in runs_ if p.name == text]
+    if exact:
+        return exact[0]
+    hits = [p for p in runs_ if text in p.name]
+    if not hits:  # the model a run trained (its metrics' model_dir)
+        hits = [p for p in runs_ if _model_name(_read_json(p / "metrics.json")) == text]
+    if len(hits) == 1:
+        return hits[0]
+    if not hits:
+        raise ConfigError(f"no run matches {text!r} in {root} (see `heyjoe runs`)")
+    names = ", ".join(p.name for p in hits[:8]) + (" ..." if len(hits) > 8 else "")
+    raise ConfigError(f"{text!r} matches {len(hits)} runs: {names}; give more of the name")
+
+
+def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
+    if isinstance(value, dict) and value:
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            out.update(_flatten(v, f"{prefix}.{k}" if prefix else str(k)))
+        return out
+    return {prefix: value}
+
+
+def _differences(a: dict[str, Any], b: dict[str, Any]) -> list[dict[str, Any]]:
+    fa, fb = _flatten(a), _flatten(b)
+    missing = object()
+    rows = []
+    for key in sorted(set(fa) | set(fb)):
+        va, vb = fa.get(key, missing), fb.get(key, missing)
+        if va != vb:
+            rows.append({
+                "key": key,
+                "a": None if va is missing else va,
+                "b": None if vb is missing else vb,
+                "only_in": "a" if vb is missing else "b" if va is missing else None,
+            })  # fmt: skip
+    return rows
+
+
+def diff_runs(a: Path | str, b: Path | str, root: Path | None = None) -> dict[str, Any]:
+    """What differs between two run records: every resolved setting (falling back to the
+    parameters given), every metric, and the environment (git commit, package versions,
+    machine). Runs are found with :func:`find_run`."""
+    ra, rb = (read_run(find_run(str(x), root)) for x in (a, b))
+
+    def settings(r: dict[str, Any]) -> dict[str, Any]:
+        return r["resolved"] or r["parameters"]
+
+    def env(r: dict[str, Any]) -> dict[str, Any]:
+        e = r["environment"]
+        keep = ("git_commit", "git_dirty", "python", "packages", "cpu", "gpus", "hostname")
+        return {k: e[k] for k in keep if k in e}
+
+    return {
+        "a": {k: ra[k] for k in ("name", "notebook", "profile", "status", "started_utc")},
+        "b": {k: rb[k] for k in ("name", "notebook", "profile", "status", "started_utc")},
+        "settings": _differences(settings(ra), settings(rb)),
+        "metrics": _differences(ra["metrics"], rb["metrics"]),
+        "environment": _differences(env(ra), env(rb)),
+    }
+
+
+def _model_name(metrics: dict[str, Any]) -> str | None:
+    model_dir = metrics.get("model_dir")
+    return Path(model_dir).name if isinstance(model_dir, str) and model_dir else None
+
+
+def headline(metrics: dict[str, Any], n: int = 3) -> str:
+    """The model a run trained (if any) and the first ``n`` of :data:`HEADLINE_METRICS` it
+    logged, as ``key=value`` text."""
+    model = _model_name(metrics)
+    parts = [f"model={model}"] if model else []
+    n += len(parts)
+    for key in HEADLINE_METRICS:
+        if key in metrics and metrics[key] is not None and len(parts) < n:
+            v = metrics[key]
+            parts.append(f"{key}={round(v, 4) if isinstance(v, float) else v}")
+    return " ".join(parts)

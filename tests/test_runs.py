@@ -129,3 +129,110 @@ def test_redaction_of_secret_environment_values(monkeypatch: pytest.MonkeyPatch)
     assert "abcdefghij" in runs.secret_values()
     assert "not-a-secret" not in runs.secret_values()
     assert runs.redact("key=abcdefghij", runs.secret_values()) == "key=***"
+
+
+# ---------------------------------------------------------------------------- browsing runs
+
+
+def _fake_run(name: str, notebook: str, resolved: dict, metrics: dict, status: str | None = None,
+              commit: str = "abc") -> Path:  # fmt: skip
+    d = paths.runs_dir() / name
+    d.mkdir(parents=True)
+    (d / "params.yaml").write_text(
+        yaml.safe_dump(
+            {"notebook": notebook, "profile": "quick", "parameters": {}, "resolved": resolved}
+        )
+    )
+    (d / "metrics.json").write_text(json.dumps(metrics))
+    (d / "environment.json").write_text(json.dumps({"git_commit": commit, "python": "3.11"}))
+    if status:
+        (d / "run.json").write_text(json.dumps(
+            {"notebook": notebook, "profile": "quick", "tag": "t", "status": status,
+             "duration_seconds": 90.0}))  # fmt: skip
+    return d
+
+
+@pytest.fixture
+def two_runs() -> tuple[Path, Path]:
+    a = _fake_run("20260101T000000Z_03_train_trigger_hey_joe", "03_train_trigger",
+                  {"trigger": {"seed": 0, "epochs": 30, "datasets": {"t": 1.0}}},
+                  {"model_dir": "/m/hey_joe", "dev_frr_at_0.5_fa_per_hour": 0.9, "x": 1},
+                  status="succeeded")  # fmt: skip
+    b = _fake_run("20260102T000000Z_03_train_trigger_hey_joe_s1", "03_train_trigger",
+                  {"trigger": {"seed": 1, "epochs": 30, "datasets": {"t": 0.5, "u": 0.5}}},
+                  {"model_dir": "/m/hey_joe_s1", "dev_frr_at_0.5_fa_per_hour": 0.7},
+                  commit="def")  # fmt: skip
+    (paths.runs_dir() / "20260103T000000Z_pipeline_quick").mkdir()  # a report, not a run
+    return a, b
+
+
+def test_list_runs_reads_every_record(two_runs) -> None:
+    a, b = two_runs
+    rows = runs.list_runs()
+    assert [r["name"] for r in rows] == [a.name, b.name]
+    assert rows[0]["status"] == "succeeded" and rows[0]["duration_seconds"] == 90.0
+    assert rows[1]["status"] == "unknown" and rows[1]["tag"] == "hey_joe_s1"  # no run.json
+    assert rows[1]["started_utc"] == "2026-01-02T00:00:00+00:00"  # from the folder name
+    assert runs.list_runs("03") == rows and runs.list_runs("04_train_speaker") == []
+    assert runs.headline(rows[0]["metrics"]) == "model=hey_joe dev_frr_at_0.5_fa_per_hour=0.9"
+
+
+def test_find_run_by_name_part_model_or_last(two_runs) -> None:
+    a, b = two_runs
+    assert runs.find_run(a.name) == a and runs.find_run(str(b)) == b
+    assert runs.find_run("20260102") == b and runs.find_run("last") == b
+    assert runs.find_run("hey_joe_s1") == b  # a part of one name only
+    with pytest.raises(ConfigError, match="matches 2 runs"):
+        runs.find_run("train_trigger")
+    with pytest.raises(ConfigError, match="no run matches 'nothing'"):
+        runs.find_run("nothing")
+
+
+def test_diff_runs_names_what_differs(two_runs) -> None:
+    a, b = two_runs
+    diff = runs.diff_runs(a.name, "last")
+    settings = {r["key"]: (r["a"], r["b"], r["only_in"]) for r in diff["settings"]}
+    assert settings == {
+        "trigger.seed": (0, 1, None),
+        "trigger.datasets.t": (1.0, 0.5, None),
+        "trigger.datasets.u": (None, 0.5, "b"),
+    }  # epochs are equal: not listed
+    metrics = {r["key"]: (r["a"], r["b"]) for r in diff["metrics"]}
+    assert metrics["dev_frr_at_0.5_fa_per_hour"] == (0.9, 0.7) and metrics["x"] == (1, None)
+    assert [r["key"] for r in diff["environment"]] == ["git_commit"]
+
+
+def test_runs_command_lists_and_diffs(two_runs, capsys) -> None:
+    assert cli.main(["runs"]) == 0
+    out = capsys.readouterr().out
+    assert "hey_joe_s1" in out and "succeeded" in out and "1.5" in out and "pipeline" not in out
+    assert cli.main(["runs", "diff", "hey_joe_s1", "20260101"]) == 0
+    out = capsys.readouterr().out
+    assert "settings: 3 differ" in out and "trigger.seed" in out and "git_commit" in out
+    assert cli.main(["runs", "diff", "last"]) == 2
+    assert "two runs" in capsys.readouterr().err
+    assert cli.main(["runs", "diff", "nothing", "last"]) == 2
+    assert "no run matches" in capsys.readouterr().err
+    assert cli.main(["runs", "--json", "--last", "1"]) == 0
+    assert [r["name"] for r in json.loads(capsys.readouterr().out)] == [two_runs[1].name]
+
+
+def test_command_run_records_success_and_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("SPOTIPY_CLIENT_SECRET", SECRET)
+    monkeypatch.delenv(runs.RUN_DIR_ENV, raising=False)
+    with runs.command_run("03_train_trigger", "quick", tag="ok") as run_dir:
+        assert runs.os.environ[runs.RUN_DIR_ENV] == str(run_dir)
+        assert json.loads((run_dir / "run.json").read_text())["status"] == "running"
+        runs.log.info("token %s", SECRET)
+    assert runs.RUN_DIR_ENV not in runs.os.environ
+    record = json.loads((run_dir / "run.json").read_text())
+    assert record["status"] == "succeeded" and record["duration_seconds"] >= 0
+    assert (run_dir / "environment.json").is_file()
+    log_text = (run_dir / "run.log").read_text()
+    assert "token ***" in log_text and SECRET not in log_text  # logged, then redacted
+    with pytest.raises(ValueError, match="boom"):
+        with runs.command_run("03_train_trigger", "quick", tag="bad") as bad_dir:
+            raise ValueError("boom")
+    record = json.loads((bad_dir / "run.json").read_text())
+    assert record["status"] == "failed" and record["error"] == "ValueError: boom"
+    assert runs.read_run(bad_dir)["status"] == "failed"

@@ -336,10 +336,15 @@ def test_train_trigger_command_writes_model_and_run_record(datasets, capsys) -> 
     card = cards.read_card(model_dir)
     assert card["parent"] == "activate_base" and card["transfer"]["loaded"]  # quick profile
     for name in ("params.yaml", "environment.json", "metrics.json", "run.log",
-                 "training_log.csv"):  # fmt: skip
+                 "training_log.csv", "run.json"):  # fmt: skip
         assert (model_dir / "run" / name).is_file(), name
+    record = json.loads((model_dir / "run" / "run.json").read_text())
+    assert record["status"] == "succeeded" and record["duration_seconds"] > 0
+    (run_dir,) = paths.runs_dir().iterdir()
+    assert run_dir.name.endswith("_03_train_trigger_cli_model")  # named after the model
     assert cli.main(["train-trigger", "-p", "dropout", "1.5"]) == 2
     assert "dropout" in capsys.readouterr().err
+    assert len(list(paths.runs_dir().iterdir())) == 1  # bad settings: no run folder left
     # the same name with other settings: refused (the model is kept), then --overwrite
     before = (model_dir / "model.keras").read_bytes()
     assert cli.main([*args, "-p", "learning_rate", "0.01"]) == 2

@@ -1102,15 +1102,11 @@ def train_cli(profile: str, overrides: dict[str, Any], evaluate: bool = False,
               dev_clips: int = 40, negative_minutes: float = 60.0) -> TrainResult:  # fmt: skip
     """``heyjoe train-trigger``: a run record like notebook 03's, then train, (evaluate),
     and copy the record into the model directory."""
-    from lib import runs
+    from lib import config, runs
 
-    tag = "cli"
-    run_dir = runs.new_run_dir("03_train_trigger", tag)
-    write_json(run_dir / "environment.json", runs.environment_record())
-    handler = runs.attach_log(run_dir)
-    old = os.environ.get(runs.RUN_DIR_ENV)
-    os.environ[runs.RUN_DIR_ENV] = str(run_dir)
-    try:
+    # settings checked before the run folder exists; the folder is named after the model
+    name = config.load_config("trigger", profile, overrides).model_name
+    with runs.command_run("03_train_trigger", profile, tag=name):
         run = runs.start_run("03_train_trigger", profile=profile, overrides=overrides)
         ensure_datasets(run.trigger, run.synthesis, profile=profile)
         result = train(run.trigger, run)
@@ -1123,13 +1119,7 @@ def train_cli(profile: str, overrides: dict[str, Any], evaluate: bool = False,
             report = evaluate_model(result.model_dir, dev_clips, negative_minutes, raw_dir=raw)
             metrics.update(report["summary"])
         run.log_metrics(metrics)
-        copy_run_record(run, result.model_dir)
-    finally:
-        if old is None:
-            os.environ.pop(runs.RUN_DIR_ENV, None)
-        else:
-            os.environ[runs.RUN_DIR_ENV] = old
-        runs.detach_log(handler)
+    copy_run_record(run, result.model_dir)  # with run.json's final status
     return result
 
 
