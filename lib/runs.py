@@ -96,8 +96,18 @@ def notebook_parameters(notebook: Path) -> dict[str, Any]:
     return {name: info.get("default") for name, info in inferred.items()}
 
 
+def stage_settings(notebook: str) -> set[str]:
+    """Names of every setting of the configuration stages a notebook uses."""
+    stages = NOTEBOOK_STAGES.get(notebook, [])
+    return {f.name for s in stages for f in dataclasses.fields(config.stage_class(s))}
+
+
 def check_parameters(notebook: Path, params: dict[str, Any]) -> None:
-    """Refuse secret-looking and unknown parameter names before anything runs."""
+    """Refuse secret-looking and unknown parameter names before anything runs.
+
+    A name is known when the notebook's parameters cell has it, or when it is a setting of
+    one of the notebook's configuration stages (``-p formant_warps 4`` for notebook 04):
+    those reach the run through :func:`start_run`."""
     for name in params:
         if SECRET_NAME.search(name):
             raise ConfigError(
@@ -106,11 +116,14 @@ def check_parameters(notebook: Path, params: dict[str, Any]) -> None:
                 "SPOTIPY_CLIENT_SECRET, AWS_PROFILE) instead"
             )
     valid = notebook_parameters(notebook)
-    unknown = sorted(set(params) - set(valid))
+    unknown = sorted(set(params) - set(valid) - stage_settings(notebook.stem))
     if unknown:
+        stages = NOTEBOOK_STAGES.get(notebook.stem, [])
+        also = (" — and any setting of " + ", ".join(f"configs/{s}.yaml" for s in stages)
+                if stages else "")  # fmt: skip
         raise ConfigError(
             f"unknown parameter(s) {', '.join(unknown)} for {notebook.stem}; valid parameters "
-            f"are: {', '.join(sorted(valid))}"
+            f"are: {', '.join(sorted(valid))}{also}"
         )
 
 
@@ -119,10 +132,9 @@ def resolve_configs(notebook: str, profile: str, params: dict[str, Any]) -> dict
 
     Parameters that are not stage settings (notebook-only ones) are left to the notebook.
     """
-    stages = NOTEBOOK_STAGES.get(notebook, [])
-    settings = {f.name for s in stages for f in dataclasses.fields(config.stage_class(s))}
+    settings = stage_settings(notebook)
     overrides = {k: v for k, v in params.items() if k in settings}
-    return config.load_stages(stages, profile, overrides)
+    return config.load_stages(NOTEBOOK_STAGES.get(notebook, []), profile, overrides)
 
 
 # ---------------------------------------------------------------------------- environment
@@ -350,18 +362,23 @@ def start_run(notebook: str, profile: str = "full", overrides: dict[str, Any] | 
 
     distribute.start_if_configured()
     overrides = {k: v for k, v in (overrides or {}).items() if v is not None}
-    configs = config.load_stages(NOTEBOOK_STAGES.get(notebook, []), profile, overrides)
     env_dir = os.environ.get(RUN_DIR_ENV)
-    if env_dir:
-        run_dir = Path(env_dir)
+    run_dir = Path(env_dir) if env_dir else None
+    given = overrides
+    if run_dir is not None and (run_dir / "params.yaml").exists():
+        # written by `heyjoe run` with what the user passed: stage settings that are not
+        # parameters of the notebook apply here (the notebook's own values win)
+        passed = config.read_yaml(run_dir / "params.yaml").get("parameters") or {}
+        settings = stage_settings(notebook)
+        overrides = {k: v for k, v in passed.items() if k in settings} | overrides
+        given = passed | overrides
+    configs = config.load_stages(NOTEBOOK_STAGES.get(notebook, []), profile, overrides)
+    if run_dir is not None:
         (run_dir / "figures").mkdir(parents=True, exist_ok=True)
     else:
         run_dir = new_run_dir(notebook, "interactive")
         files.write_json(run_dir / "environment.json", environment_record())
         attach_log(run_dir)
-    given = overrides
-    if (run_dir / "params.yaml").exists():  # written by `heyjoe run` with what the user passed
-        given = (config.read_yaml(run_dir / "params.yaml").get("parameters") or {}) | overrides
     files.write_yaml(
         run_dir / "params.yaml",
         {
@@ -416,6 +433,7 @@ def execute(
     name = path.stem
     check_parameters(path, {**params, "profile": profile})
     resolve_configs(name, profile, params)
+    own = notebook_parameters(path)  # the rest are stage settings: start_run applies them
 
     run_dir = new_run_dir(name, tag or profile)
     handler = attach_log(run_dir, "papermill")
@@ -445,7 +463,7 @@ def execute(
         papermill.execute_notebook(
             str(path),
             str(run_dir / "notebook.ipynb"),
-            parameters={**params, "profile": profile},
+            parameters={**{k: v for k, v in params.items() if k in own}, "profile": profile},
             kernel_name="python3",
             cwd=str(paths.PROJ_ROOT),
             progress_bar=progress,

@@ -96,6 +96,40 @@ def test_unknown_parameter_lists_valid_ones(toy_notebook: Path, capsys) -> None:
     assert not paths.runs_dir().exists() or not any(paths.runs_dir().iterdir())
 
 
+@pytest.mark.slow
+def test_stage_settings_pass_through_heyjoe_run(
+    toy_notebook: Path, monkeypatch: pytest.MonkeyPatch, capsys
+) -> None:
+    """Any setting of the notebook's stages is a parameter, even one its cell lacks."""
+    nb = nbformat.v4.new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}  # fmt: skip
+    params = nbformat.v4.new_code_cell('profile = "full"\nx = 1\n')
+    params.metadata["tags"] = ["parameters"]
+    nb.cells = [params, nbformat.v4.new_code_cell(
+        "from lib import runs\n"
+        "runs.NOTEBOOK_STAGES['98_stage'] = ['speaker']  # as in the parent process\n"
+        "run = runs.start_run('98_stage', profile=profile)\n"
+        "run.log_metrics({'x': x, 'warps': run.speaker.formant_warps})"
+    )]  # fmt: skip
+    nbformat.write(nb, toy_notebook.parent / "98_stage.ipynb")
+    monkeypatch.setitem(runs.NOTEBOOK_STAGES, "98_stage", ["speaker"])
+    run_dir = runs.execute("98_stage", {"x": 2, "formant_warps": 4}, profile="quick",
+                           tag="w4", progress=False)  # fmt: skip
+    # the notebook saw the setting; the record has it as given and as resolved
+    assert json.loads((run_dir / "metrics.json").read_text()) == {"x": 2, "warps": 4}
+    params = yaml.safe_load((run_dir / "params.yaml").read_text())
+    assert params["parameters"] == {"x": 2, "formant_warps": 4}
+    assert params["resolved"]["speaker"]["formant_warps"] == 4
+    # range-checked before anything runs, with the stage's own message
+    assert cli.main(["run", "98_stage", "-p", "formant_warps", "-1"]) == 2
+    assert "formant_warps" in capsys.readouterr().err
+    assert cli.main(["run", "98_stage", "-p", "nonsense", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "unknown parameter(s) nonsense" in err and "configs/speaker.yaml" in err
+    assert len(list(paths.runs_dir().iterdir())) == 1
+
+
 def test_secret_looking_parameter_is_refused(toy_notebook: Path) -> None:
     with pytest.raises(ConfigError, match="looks like a secret"):
         runs.execute("99_toy", {"spotify_token": "abc"}, progress=False)
