@@ -216,6 +216,10 @@ def cmd_models(args: argparse.Namespace) -> int:
         print(cards.lineage_tree(rows))
     else:
         table = cards.model_rows(rows)
+        for r in table:  # rates as percentages on screen (--json keeps the numbers)
+            for key in ("dev_frr", "test_frr"):
+                if isinstance(r[key], float):
+                    r[key] = _pct(r[key])
         _print_table(table, list(table[0]))
     return 0
 

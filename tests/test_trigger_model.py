@@ -155,10 +155,11 @@ def test_models_command_prints_table_tree_and_json(monkeypatch, capsys) -> None:
     root = paths.checkpoints_dir() / "trigger"
     monkeypatch.setattr(cards, "shipped_dir", lambda: root.parent / "none")
     _model_dir(root, "base")
-    _model_dir(root, "kid", parent="base")
+    _model_dir(root, "kid", parent="base", metrics={"dev_frr_at_0.5_fa_per_hour": 0.914})
     assert cli.main(["models"]) == 0
     out = capsys.readouterr().out
     assert out.splitlines()[0].split()[:3] == ["name", "phrase", "arch"] and "kid" in out
+    assert " 91% " in out  # rates as percentages
     assert cli.main(["models", "--tree"]) == 0
     assert "└── kid" in capsys.readouterr().out
     assert cli.main(["models", "--json"]) == 0
