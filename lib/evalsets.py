@@ -67,8 +67,9 @@ def ensure_corpus(profile: str = "quick", raw_dir: Path | None = None) -> Path:
 
 def _dev_clips(
     raw_dir: Path | None, kind: str, categories: Sequence[str] | None = None, split: str = "dev"
-) -> list[tuple[str, np.ndarray]]:
-    """(text, audio at 16 kHz) of the ``split`` clips of ``kind`` from the manifest."""
+) -> list[tuple[str, np.ndarray, str]]:
+    """(text, audio at 16 kHz, ``engine:voice``) of the ``split`` clips of ``kind`` from the
+    manifest."""
     records = corpus.load_manifest(raw_dir)
     out = []
     for rec in records:
@@ -81,7 +82,7 @@ def _dev_clips(
         except Exception as exc:  # noqa: BLE001 — any unreadable clip is skipped, named
             log.warning("%s: skipped (%s)", rec.path, exc)
             continue
-        out.append((rec.text, x))
+        out.append((rec.text, x, f"{rec.engine}:{rec.voice}"))
     return out
 
 
@@ -199,7 +200,7 @@ def make_long_negatives(
         if not (out / p[2]).is_file() or not (out / p[2]).with_suffix(".txt").is_file()
     ]
     if todo:
-        clips = _dev_clips(raw_dir, "negative")
+        clips = [(text, x) for text, x, _ in _dev_clips(raw_dir, "negative")]
         if not clips:
             log.warning("no dev-split negative speech in the corpus: long negatives without speech")
         for i, seconds, name in todo:
@@ -251,10 +252,14 @@ def make_trigger_devset(
         for p in plan
         if not (out / p[1]).is_file() or not (out / p[1]).with_suffix(".txt").is_file()
     ]
+    # which voice says each trigger: {file: [[start, end, "engine:voice"], ...]}; kept for
+    # the files reused, recorded for the files made
+    old = _read_manifest(out).get("voices") or {}
+    voices = {name: old[name] for i, name in plan if name in old and (i, name) not in todo}
     if todo:
         triggers = _dev_clips(raw_dir, "activate", split=split)
         negatives = _dev_clips(raw_dir, "negative", split=split)
-        backgrounds = [x for _, x in _dev_clips(raw_dir, "background")]
+        backgrounds = [x for _, x, _ in _dev_clips(raw_dir, "background")]
         phrase = triggers[0][0] if triggers and triggers[0][0] else "hey joe"
         if not triggers:
             voices = "festival voices" if split == "dev" else "the test_engines' voices"
@@ -272,29 +277,55 @@ def make_trigger_devset(
                 bg = _bed(rng, "noise", n)
             x = np.array(bg, dtype=np.float32)
             n_trig = int(rng.integers(1, 3)) if rng.random() < trigger_fraction else 0
-            segs = [("t", triggers[int(rng.integers(len(triggers)))][1]) for _ in range(n_trig)]
+            segs = [("t", *triggers[int(rng.integers(len(triggers)))][1:])
+                    for _ in range(n_trig)]  # fmt: skip
             if negatives and rng.random() < 0.8:
-                segs.append(("n", negatives[int(rng.integers(len(negatives)))][1]))
-            starts = place_segments([len(s) for _, s in segs], n, rng,
+                segs.append(("n", *negatives[int(rng.integers(len(negatives)))][1:]))
+            starts = place_segments([len(s) for _, s, _ in segs], n, rng,
                                     min_gap=int(0.5 * SAMPLE_RATE))  # fmt: skip
-            labels = []
-            for (kind, seg), start in zip(segs, starts, strict=True):
+            labels, spoken = [], []
+            for (kind, seg, voice), start in zip(segs, starts, strict=True):
                 if start is None:
                     continue
                 x[start : start + len(seg)] += audio.match_loudness(seg, rng.uniform(-28, -16))
                 if kind == "t":  # corpus clips are trimmed: the clip is the spoken phrase
-                    s0 = start / SAMPLE_RATE
-                    labels.append(Label(round(s0, 3), round(s0 + len(seg) / SAMPLE_RATE, 3),
-                                        phrase))  # fmt: skip
+                    s0 = round(start / SAMPLE_RATE, 3)
+                    s1 = round(start / SAMPLE_RATE + len(seg) / SAMPLE_RATE, 3)
+                    labels.append(Label(s0, s1, phrase))
+                    spoken.append([s0, s1, voice])
             audio.write_wav(out / name, np.clip(x, -1.0, 1.0), SAMPLE_RATE)
             write_labels((out / name).with_suffix(".txt"), labels)
+            voices[name] = sorted(spoken)
         log.info("trigger %s set: made %d clip(s), reused %d, in %s", split, len(todo),
                  len(plan) - len(todo), out)  # fmt: skip
     write_json(out / "manifest.json", {"kind": default, "split": split, "n_clips": n_clips,
                "clip_seconds": seconds, "trigger_fraction": trigger_fraction, "seed": seed,
                "version": VERSION, "sample_rate": SAMPLE_RATE,
-               "files": [name for _, name in plan]})  # fmt: skip
+               "files": [name for _, name in plan],
+               "voices": {name: voices[name] for _, name in plan if name in voices}})  # fmt: skip
     return out
+
+
+def _read_manifest(folder: Path) -> dict:
+    import json
+
+    try:
+        data = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def span_voices(folder: Path | str) -> dict[str, list[tuple[float, float, str]]]:
+    """The voice of each trigger span of a trigger dev/test set: ``{file name: [(start, end,
+    "engine:voice"), ...]}`` from its manifest; empty for folders without that record (hand
+    labelled recordings, sets made before it was kept)."""
+    raw = _read_manifest(Path(folder)).get("voices") or {}
+    return {
+        name: [(float(a), float(b), str(v)) for a, b, v in spans]
+        for name, spans in raw.items()
+        if isinstance(spans, list)
+    }
 
 
 def set_seconds(folder: Path | str) -> float:

@@ -448,6 +448,40 @@ def trigger_report(
     }
 
 
+def frr_by_voice(
+    scored: Sequence[Scored],
+    folders: Sequence[Path | str],
+    threshold: float,
+    tolerance: float = 1.0,
+    refractory: float = 2.0,
+) -> dict[str, dict[str, Any]] | None:
+    """False-reject rate per voice at ``threshold``, for the trigger sets whose manifest says
+    which voice speaks each trigger (:func:`lib.evalsets.span_voices`; ``engine:voice``).
+    Triggers of other files count as ``unknown``; None when no folder has that record."""
+    from lib.evalsets import span_voices
+
+    folders = [Path(f) for f in folders]
+    many = len(folders) > 1
+    known: dict[str, list[tuple[float, float, str]]] = {}
+    for folder in folders:
+        for name, spans in span_voices(folder).items():
+            known[f"{folder.name}/{name}" if many else name] = spans
+    if not known:
+        return None
+    items, groups = [], []
+    for s in scored:
+        if not s.spans:
+            continue
+        record = known.get(s.file, [])
+        names = []
+        for start, _ in s.spans:
+            match = [v for a, _, v in record if abs(a - start) < 0.002]
+            names.append(match[0] if match else "unknown")
+        items.append(s.item())
+        groups.append(names)
+    return metrics.frr_by_group(items, groups, threshold, tolerance, refractory)
+
+
 def evaluate_trigger(
     data: Path | str | Sequence[Path | str],
     model: Any = None,
@@ -473,6 +507,7 @@ def evaluate_trigger(
     if th is None:
         th = float(getattr(loaded, "threshold", getattr(detector, "threshold", 0.5)))
     report = trigger_report(scored, th, tolerance, refractory)
+    report["frr_by_voice"] = frr_by_voice(scored, folders, th, tolerance, refractory)
     return {**info, "threshold": th, "tolerance": tolerance, "refractory": refractory, **report}
 
 

@@ -216,6 +216,42 @@ def trigger_metrics(
     }
 
 
+def frr_by_group(
+    items: Sequence[Item],
+    groups: Sequence[Sequence[str]],
+    threshold: float,
+    tolerance: float = 1.0,
+    refractory: float = 2.0,
+) -> dict[str, dict[str, Any]]:
+    """False-reject rate per group of triggers (a voice, a speaker) at one threshold.
+
+    ``groups[i][k]`` names the group of span ``k`` of item ``i`` (the item's span order).
+    Returns ``{group: {triggers, missed, false_reject_rate, false_reject_rate_95}}``, groups
+    sorted by name; raises DatasetError when an item's names and spans differ in number."""
+    if len(groups) != len(items):
+        raise DatasetError(f"frr_by_group: {len(groups)} group lists for {len(items)} items")
+    counts: dict[str, list[int]] = {}
+    for index, (item, names) in enumerate(zip(items, groups, strict=True)):
+        detected, _, _ = _item_errors(item, threshold, tolerance, refractory)
+        if len(names) != detected.size:
+            raise DatasetError(
+                f"frr_by_group: item {index} has {detected.size} spans but {len(names)} names"
+            )
+        for name, hit in zip(names, detected, strict=True):
+            c = counts.setdefault(str(name), [0, 0])
+            c[0] += 1
+            c[1] += int(not hit)
+    return {
+        name: {
+            "triggers": n,
+            "missed": missed,
+            "false_reject_rate": missed / n,
+            "false_reject_rate_95": _listed(wilson_interval(missed, n)),
+        }
+        for name, (n, missed) in sorted(counts.items())
+    }
+
+
 def clip_errors(
     items: Sequence[Item],
     threshold: float,

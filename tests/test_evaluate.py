@@ -288,6 +288,23 @@ def test_evalsets_from_a_tiny_corpus(tmp_path):
     m = evaluate.evaluate_trigger([dev, neg], detector=FakeDetector())
     assert m["at_model_threshold"]["n_triggers"] >= 6
     assert m["at_model_threshold"]["hours"] == pytest.approx(54.0 / 3600)
+    # the manifest says who speaks each trigger; the report counts misses per voice
+    voices = evalsets.span_voices(dev)
+    assert sorted(voices) == sorted(w.name for w in dev.glob("*.wav"))
+    for name, spans in voices.items():
+        starts = [float(line.split("\t")[0]) for line in (dev / name).with_suffix(".txt")
+                  .read_text().splitlines()]  # fmt: skip
+        assert [a for a, _, _ in spans] == starts and {v for *_, v in spans} == {"festival:kal"}
+    at = m["at_model_threshold"]
+    assert m["frr_by_voice"] == {"festival:kal": {
+        "triggers": at["n_triggers"], "missed": at["missed"],
+        "false_reject_rate": at["false_reject_rate"],
+        "false_reject_rate_95": at["false_reject_rate_95"]}}  # fmt: skip
+    evalsets.make_trigger_devset(6, dev, seed=2, clip_seconds=4.0, trigger_fraction=1.0,
+                                 raw_dir=raw)  # fmt: skip
+    assert evalsets.span_voices(dev) == voices  # reused clips keep their record
+    assert evalsets.span_voices(neg) == {}
+    assert evaluate.evaluate_trigger(neg, detector=FakeDetector())["frr_by_voice"] is None
     with pytest.raises(DatasetError, match="no test-split trigger clips"):
         evalsets.make_trigger_devset(2, tmp_path / "test", raw_dir=raw, split="test")
     # a test-split voice (a test_engines engine): its own set, on the dev backgrounds
@@ -305,6 +322,9 @@ def test_evalsets_from_a_tiny_corpus(tmp_path):
     labels = [w.with_suffix(".txt").read_text() for w in sorted(test.glob("*.wav"))]
     assert all("hey joe" in t for t in labels)
     assert json.loads((test / "manifest.json").read_text())["split"] == "test"
+    assert {v for spans in evalsets.span_voices(test).values() for *_, v in spans} == {
+        "pico:en-GB"
+    }  # fmt: skip
     dev_names = {w.name for w in dev.glob("*.wav")}
     assert dev_names.isdisjoint(names) and len(dev_names) == 6
 

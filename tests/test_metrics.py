@@ -106,6 +106,24 @@ def test_trigger_metrics_hand_worked():
     assert metrics.trigger_metrics([a, b], threshold=0.95)["false_reject_rate"] == 1.0
 
 
+def test_frr_by_group_hand_worked():
+    # file A: triggers at 10-11 (voice x, hit at 11.5) and 30-31 (voice y, no event)
+    a = (stream(60, 0.1, {11.5: 0.9}), 0.1, 0.0, [(10.0, 11.0), (30.0, 31.0)], 60.0)
+    # file B: a trigger at 5-6 (voice x, no event above 0.5: 0.4 only)
+    b = (stream(20, 0.1, {6.5: 0.4}), 0.1, 0.0, [(5.0, 6.0)], 20.0)
+    by = metrics.frr_by_group([a, b], [["x", "y"], ["x"]], threshold=0.5)
+    assert list(by) == ["x", "y"]
+    assert by["x"]["triggers"] == 2 and by["x"]["missed"] == 1
+    assert by["x"]["false_reject_rate"] == 0.5 and by["y"]["false_reject_rate"] == 1.0
+    assert by["x"]["false_reject_rate_95"] == [round(v, 4) for v in metrics.wilson_interval(1, 2)]
+    # at 0.3 B's trigger is found too
+    assert metrics.frr_by_group([a, b], [["x", "y"], ["x"]], 0.3)["x"]["missed"] == 0
+    with pytest.raises(DatasetError, match="item 1 has 1 spans but 2 names"):
+        metrics.frr_by_group([a, b], [["x", "y"], ["x", "y"]], 0.5)
+    with pytest.raises(DatasetError, match="1 group lists for 2 items"):
+        metrics.frr_by_group([a, b], [["x", "y"]], 0.5)
+
+
 def test_intervals_of_the_rates_hand_worked():
     # Wilson, 18 of 35 missed (z = 1.96): centre 0.5132, half-width 0.1572 (worked by hand)
     lo, hi = metrics.wilson_interval(18, 35)

@@ -394,4 +394,22 @@ def test_notebook_03_runs_headless_in_quick_profile() -> None:
     # evaluated at the dev threshold on the test split's voices too (quick: one of each engine)
     assert metrics["test_voices"] == ["en-US", "mb-us1"] and metrics["test_triggers"] >= 4
     assert 0.0 <= metrics["test_frr_at_threshold"] <= 1.0
-    assert cards.read_card(model_dir)["metrics"]["test_frr_at_threshold_95"] is not None
+    card_metrics = cards.read_card(model_dir)["metrics"]
+    assert card_metrics["test_frr_at_threshold_95"] is not None
+    # and per voice, on both sets: which voices it misses
+    assert set(card_metrics["test_frr_by_voice"]) == {"pico:en-US", "mbrola:mb-us1"}
+    dev_voices = card_metrics["dev_frr_by_voice"]
+    assert dev_voices and all(v.startswith("festival:") for v in dev_voices)
+    assert sum(v["triggers"] for v in dev_voices.values()) == card_metrics["dev_triggers"]
+
+
+def test_voice_rows_list_each_voice_of_both_sets() -> None:
+    one = {"triggers": 4, "missed": 3, "false_reject_rate": 0.75,
+           "false_reject_rate_95": [0.3006, 0.9544]}  # fmt: skip
+    rows = tr.voice_rows({"dev_frr_by_voice": {"festival:ked": one},
+                          "test_frr_by_voice": {"pico:en-GB": {**one, "missed": 0,
+                                                "false_reject_rate": 0.0}}})  # fmt: skip
+    assert [(r["set"], r["voice"], r["missed"]) for r in rows] == [
+        ("dev", "festival:ked", 3), ("test", "pico:en-GB", 0)]  # fmt: skip
+    assert rows[0]["frr_95"] == "[0.30, 0.95]"
+    assert tr.voice_rows({"dev_frr_by_voice": None}) == []

@@ -1032,8 +1032,10 @@ def _test_report(
         return None
     out = dev_out.parent / dev_out.name.replace(evalsets.TRIGGER_DEV, evalsets.TRIGGER_TEST, 1)
     folder = evalsets.make_trigger_devset(n_clips, out, raw_dir=raw, split="test")
-    at = evaluate_trigger(folder, model, threshold=threshold)["at_model_threshold"]
+    report = evaluate_trigger(folder, model, threshold=threshold)
+    at = report["at_model_threshold"]
     return {
+        "test_frr_by_voice": report["frr_by_voice"],
         "test_frr_at_threshold": at["false_reject_rate"],
         "test_frr_at_threshold_95": at["false_reject_rate_95"],
         "test_triggers": at["n_triggers"],
@@ -1084,6 +1086,10 @@ def evaluate_model(
         "dev_frr_at_fa_per_hour": report["frr_at_fa_per_hour"],
         "ms_per_audio_second": report.get("ms_per_audio_second"),
     }
+    # which dev voices it misses at that threshold (the dev clips again: a second or two)
+    metrics["dev_frr_by_voice"] = evaluate_trigger(dev, model, threshold=float(threshold))[
+        "frr_by_voice"
+    ]
     det = [
         {k: p[k] for k in ("threshold", "false_reject_rate", "false_accepts_per_hour")}
         for p in report["det"]
@@ -1140,6 +1146,21 @@ def list_datasets_rows(cfg: TriggerConfig) -> list[dict[str, Any]]:
             "split": ds.manifest.get("split"), "features": ds.feature_config.kind,
             "feature_shape": list(ds.feature_shape), "path": str(ds.path),
         })  # fmt: skip
+    return rows
+
+
+def voice_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per voice of the dev and test sets, from :func:`evaluate_model`'s summary:
+    triggers, missed, and the false-reject rate with its 95 % interval, at the threshold."""
+    rows = []
+    for part in ("dev", "test"):
+        for voice, r in (summary.get(f"{part}_frr_by_voice") or {}).items():
+            lo, hi = r["false_reject_rate_95"] or (None, None)
+            rows.append({
+                "set": part, "voice": voice, "triggers": r["triggers"], "missed": r["missed"],
+                "frr": round(r["false_reject_rate"], 3),
+                "frr_95": None if lo is None else f"[{lo:.2f}, {hi:.2f}]",
+            })  # fmt: skip
     return rows
 
 
