@@ -392,3 +392,27 @@ def test_untrained_real_model_through_the_streaming_detector(tmp_path):
     assert rows[0]["hop_seconds"] == pytest.approx(hop)
     assert rows[0]["offset_seconds"] == pytest.approx(off)
     assert len(rows[0]["scores"]) == pytest.approx(6.0 / hop, abs=3)
+
+
+@pytest.mark.slow
+def test_trigger_quality_benchmark_quick_prints_one_json_line():
+    """Ours beside PocketSphinx keyword spotting on the same sets, one JSON line."""
+    import subprocess
+    import sys
+
+    out = subprocess.run(
+        [sys.executable, str(paths.PROJ_ROOT / "benchmarks" / "trigger_quality.py"), "--quick"],
+        capture_output=True, text=True, timeout=600,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr[-2000:]
+    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    assert figures["benchmark"] == "trigger_quality" and figures["dev_triggers"] >= 1
+    assert 0.0 <= figures["ours_frr_at_5_fa_per_hour"] <= 1.0
+    assert figures["ours_ms_per_audio_second"] > 0
+    assert figures["pocketsphinx_ms_per_audio_second"] > 0  # pocketsphinx is a dependency
+    (point,) = figures["pocketsphinx_points"]
+    assert 0.0 <= point["false_reject_rate"] <= 1.0 and point["threshold"] == 1e-20
+    # the quick sets are made fresh here, so they say who speaks each trigger
+    by_voice = figures["ours_frr_by_voice_at_5"]
+    assert by_voice["dev"] and {v.split(":")[0] for v in by_voice["dev"]} == {"festival"}
+    assert by_voice["test"] and {v.split(":")[0] for v in by_voice["test"]} <= {"mbrola", "pico"}
