@@ -411,6 +411,21 @@ def _show_lib_logs_in_notebook() -> None:
 # ---------------------------------------------------------------------------- headless runs
 
 
+def _open_record(run_dir: Path, notebook: str, profile: str, tag: str) -> dict[str, Any]:
+    """Write ``run.json`` (status ``running``) and ``environment.json``; returns the record."""
+    record: dict[str, Any] = {
+        "notebook": notebook,
+        "profile": profile,
+        "tag": tag,
+        "status": "running",
+        "started_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "command": " ".join(sys.argv) if sys.argv and "heyjoe" in sys.argv[0] else None,
+    }
+    files.write_json(run_dir / "run.json", record)
+    files.write_json(run_dir / "environment.json", environment_record())
+    return record
+
+
 def execute(
     notebook: str,
     params: dict[str, Any] | None = None,
@@ -438,16 +453,7 @@ def execute(
     run_dir = new_run_dir(name, tag or profile)
     handler = attach_log(run_dir, "papermill")
     started = time.time()
-    record: dict[str, Any] = {
-        "notebook": name,
-        "profile": profile,
-        "tag": tag or profile,
-        "status": "running",
-        "started_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(sys.argv) if sys.argv and "heyjoe" in sys.argv[0] else None,
-    }
-    files.write_json(run_dir / "run.json", record)
-    files.write_json(run_dir / "environment.json", environment_record())
+    record = _open_record(run_dir, name, profile, tag or profile)
     files.write_json(run_dir / "metrics.json", {})
     files.write_yaml(
         run_dir / "params.yaml", {"notebook": name, "profile": profile, "parameters": params}
@@ -507,16 +513,7 @@ def command_run(notebook: str, profile: str, tag: str = "cli") -> Iterator[Path]
     Inside, ``start_run`` picks the folder up (``HEYJOE_RUN_DIR``)."""
     run_dir = new_run_dir(notebook, tag)
     started = time.time()
-    record: dict[str, Any] = {
-        "notebook": notebook,
-        "profile": profile,
-        "tag": tag,
-        "status": "running",
-        "started_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "command": " ".join(sys.argv) if sys.argv and "heyjoe" in sys.argv[0] else None,
-    }
-    files.write_json(run_dir / "run.json", record)
-    files.write_json(run_dir / "environment.json", environment_record())
+    record = _open_record(run_dir, notebook, profile, tag)
     handler = attach_log(run_dir)
     old = os.environ.get(RUN_DIR_ENV)
     os.environ[RUN_DIR_ENV] = str(run_dir)
