@@ -38,7 +38,7 @@ from lib.evaluate import evaluate_trigger  # noqa: E402
 from lib.trigger.train import eval_set_dirs  # noqa: E402
 
 BUDGETS = (0.5, 2.0, 5.0, 10.0, 50.0)
-KWS_THRESHOLDS = (1e-5, 1e-10, 1e-20, 1e-30, 1e-40)
+KWS_THRESHOLDS = (1e10, 1e5, 1.0, 1e-5, 1e-10)
 
 
 class KeyphraseDetector:

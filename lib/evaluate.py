@@ -482,6 +482,21 @@ def frr_by_voice(
     return metrics.frr_by_group(items, groups, threshold, tolerance, refractory)
 
 
+def voice_rows(by_voice: dict[str, dict[str, Any]] | None, set_name: str = "") -> list[dict]:
+    """Table rows of :func:`frr_by_voice`'s result: voice, triggers, missed, the false-reject
+    rate and its 95 % interval (``set`` first when ``set_name`` is given)."""
+    rows = []
+    for voice, r in (by_voice or {}).items():
+        lo, hi = r["false_reject_rate_95"] or (None, None)
+        rows.append({
+            **({"set": set_name} if set_name else {}),
+            "voice": voice, "triggers": r["triggers"], "missed": r["missed"],
+            "frr": round(r["false_reject_rate"], 3),
+            "frr_95": None if lo is None else f"[{lo:.2f}, {hi:.2f}]",
+        })  # fmt: skip
+    return rows
+
+
 def evaluate_trigger(
     data: Path | str | Sequence[Path | str],
     model: Any = None,

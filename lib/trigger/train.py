@@ -1152,16 +1152,11 @@ def list_datasets_rows(cfg: TriggerConfig) -> list[dict[str, Any]]:
 def voice_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     """One row per voice of the dev and test sets, from :func:`evaluate_model`'s summary:
     triggers, missed, and the false-reject rate with its 95 % interval, at the threshold."""
-    rows = []
-    for part in ("dev", "test"):
-        for voice, r in (summary.get(f"{part}_frr_by_voice") or {}).items():
-            lo, hi = r["false_reject_rate_95"] or (None, None)
-            rows.append({
-                "set": part, "voice": voice, "triggers": r["triggers"], "missed": r["missed"],
-                "frr": round(r["false_reject_rate"], 3),
-                "frr_95": None if lo is None else f"[{lo:.2f}, {hi:.2f}]",
-            })  # fmt: skip
-    return rows
+    from lib.evaluate import voice_rows as rows
+
+    return rows(summary.get("dev_frr_by_voice"), "dev") + rows(
+        summary.get("test_frr_by_voice"), "test"
+    )
 
 
 def transfer_text(result: TrainResult) -> str:
