@@ -23,6 +23,7 @@ for, and are moved back when asked for again. An hour of long negatives builds i
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 import re
@@ -262,9 +263,9 @@ def make_trigger_devset(
         backgrounds = [x for _, x, _ in _dev_clips(raw_dir, "background")]
         phrase = triggers[0][0] if triggers and triggers[0][0] else "hey joe"
         if not triggers:
-            voices = "festival voices" if split == "dev" else "the test_engines' voices"
+            who = "festival voices" if split == "dev" else "the test_engines' voices"
             raise DatasetError(
-                f"{corpus.manifest_path(raw_dir)}: no {split}-split trigger clips ({voices}); "
+                f"{corpus.manifest_path(raw_dir)}: no {split}-split trigger clips ({who}); "
                 "install the engines (`heyjoe doctor`) and run `heyjoe bootstrap`"
             )
         n = int(round(seconds * SAMPLE_RATE))
@@ -307,8 +308,6 @@ def make_trigger_devset(
 
 
 def _read_manifest(folder: Path) -> dict:
-    import json
-
     try:
         data = json.loads((folder / "manifest.json").read_text())
     except (OSError, ValueError):
