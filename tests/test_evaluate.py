@@ -253,7 +253,7 @@ def test_malformed_trials_are_reported(tmp_path):
 # ---------------------------------------------------------------------------- sets and config
 
 
-def test_evalsets_from_a_tiny_corpus(tmp_path):
+def test_evalsets_from_a_tiny_corpus(tmp_path, caplog):
     from lib import corpus
 
     raw = tmp_path / "raw"
@@ -303,6 +303,24 @@ def test_evalsets_from_a_tiny_corpus(tmp_path):
     evalsets.make_trigger_devset(6, dev, seed=2, clip_seconds=4.0, trigger_fraction=1.0,
                                  raw_dir=raw)  # fmt: skip
     assert evalsets.span_voices(dev) == voices  # reused clips keep their record
+    # a corpus clip remade with other content: the sets made from it are made again (the old
+    # files kept aside), those that do not read it are reused
+    before = {w.name: w.read_bytes() for w in dev.glob("*.wav")}
+    neg_mtimes = [w.stat().st_mtime_ns for w in sorted(neg.glob("*.wav"))]
+    bg = next(raw / r.path for r in recs if r.kind == "background")
+    write_wav(bg, 0.05 * np.random.default_rng(99).standard_normal(int(10.0 * SR))
+              .astype(np.float32), SR)  # fmt: skip
+    with caplog.at_level("WARNING", logger="lib.evalsets"):
+        evalsets.make_trigger_devset(6, dev, seed=2, clip_seconds=4.0, trigger_fraction=1.0,
+                                     raw_dir=raw)  # fmt: skip
+    assert "made from other corpus clips" in caplog.text
+    after = {w.name: w.read_bytes() for w in dev.glob("*.wav")}
+    assert after.keys() == before.keys() and all(after[k] != before[k] for k in after)
+    stale = dev.parent / f".{dev.name}-stale"
+    assert sorted(w.name for w in stale.glob("*.wav")) == sorted(before)
+    assert evalsets.span_voices(dev) == voices  # same plan, same voices
+    evalsets.make_long_negatives(0.5, neg, seed=1, file_minutes=0.2, raw_dir=raw)
+    assert [w.stat().st_mtime_ns for w in sorted(neg.glob("*.wav"))] == neg_mtimes
     assert evalsets.span_voices(neg) == {}
     assert evaluate.evaluate_trigger(neg, detector=FakeDetector())["frr_by_voice"] is None
     with pytest.raises(DatasetError, match="no test-split trigger clips"):
