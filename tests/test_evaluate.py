@@ -415,15 +415,9 @@ def test_untrained_real_model_through_the_streaming_detector(tmp_path):
 @pytest.mark.slow
 def test_trigger_quality_benchmark_quick_prints_one_json_line():
     """Ours beside PocketSphinx keyword spotting on the same sets, one JSON line."""
-    import subprocess
-    import sys
+    from tests.benchmarks_run import run_benchmark
 
-    out = subprocess.run(
-        [sys.executable, str(paths.PROJ_ROOT / "benchmarks" / "trigger_quality.py"), "--quick"],
-        capture_output=True, text=True, timeout=600,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr[-2000:]
-    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    figures = run_benchmark("trigger_quality.py")
     assert figures["benchmark"] == "trigger_quality" and figures["dev_triggers"] >= 1
     assert 0.0 <= figures["ours_frr_at_5_fa_per_hour"] <= 1.0
     assert figures["ours_ms_per_audio_second"] > 0

@@ -2,23 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import os
-import subprocess
-import sys
-
 import pytest
 
 from lib import paths
-
-
-def run_benchmark(name: str, *args: str) -> dict:
-    done = subprocess.run(
-        [sys.executable, str(paths.PROJ_ROOT / "benchmarks" / name), "--quick", *args],
-        capture_output=True, text=True, timeout=600, env={**os.environ},
-    )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
+from tests.benchmarks_run import run_benchmark
 
 
 @pytest.mark.slow

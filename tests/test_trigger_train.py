@@ -6,8 +6,6 @@ import dataclasses
 import json
 import os
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +18,7 @@ from lib.errors import ConfigError
 from lib.trigger import cards, load_model
 from lib.trigger import train as tr
 from lib.trigger.testing import toy_dataset
+from tests.benchmarks_run import run_benchmark
 
 
 @pytest.fixture(scope="module")
@@ -360,23 +359,13 @@ def test_train_trigger_command_writes_model_and_run_record(datasets, capsys) -> 
 
 @pytest.mark.slow
 def test_training_benchmark_quick_prints_one_json_line() -> None:
-    out = subprocess.run(
-        [sys.executable, str(paths.PROJ_ROOT / "benchmarks" / "training.py"), "--quick"],
-        capture_output=True, text=True, timeout=300, env={**os.environ},
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr[-2000:]
-    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    figures = run_benchmark("training.py", timeout=300)
     assert figures["benchmark"] == "training" and figures["examples_per_second"] > 0
 
 
 @pytest.mark.slow
 def test_streaming_benchmark_quick_prints_one_json_line() -> None:
-    out = subprocess.run(
-        [sys.executable, str(paths.PROJ_ROOT / "benchmarks" / "streaming.py"), "--quick"],
-        capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr[-2000:]
-    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    figures = run_benchmark("streaming.py", timeout=300)
     assert figures["ours_ms_per_audio_second"] > 0
     assert "openwakeword" in figures
 
