@@ -27,7 +27,6 @@ a background), it is made again rather than reused, its old files moved to
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import math
 import re
@@ -39,7 +38,7 @@ import numpy as np
 
 from lib import audio, corpus, paths
 from lib.errors import DatasetError
-from lib.files import write_json
+from lib.files import read_json_dict, write_json
 from lib.labels import Label, write_labels
 from lib.synth import place_segments
 
@@ -181,7 +180,7 @@ def _refresh_if_stale(out_dir: Path, prefix: str, fingerprint: str) -> None:
     """A set made from other corpus clips than today's is not reused: its generated files
     (and those set aside) move to ``.<set>-stale/`` (the previous stale copy is replaced),
     with a warning, so the set is made again from the clips there are now."""
-    old = _read_manifest(out_dir).get("sources")
+    old = read_json_dict(out_dir / "manifest.json").get("sources")
     unused = _unused_dir(out_dir)
     made = [p for d in (out_dir, unused) if d.is_dir() for p in d.glob(f"{prefix}-*")]
     if old == fingerprint or not made:
@@ -301,7 +300,7 @@ def make_trigger_devset(
     ]
     # which voice says each trigger: {file: [[start, end, "engine:voice"], ...]}; kept for
     # the files reused, recorded for the files made
-    old = _read_manifest(out).get("voices") or {}
+    old = read_json_dict(out / "manifest.json").get("voices") or {}
     voices = {name: old[name] for i, name in plan if name in old and (i, name) not in todo}
     if todo:
         triggers = _dev_clips(raw_dir, "activate", split=split)
@@ -353,19 +352,11 @@ def make_trigger_devset(
     return out
 
 
-def _read_manifest(folder: Path) -> dict:
-    try:
-        data = json.loads((folder / "manifest.json").read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def span_voices(folder: Path | str) -> dict[str, list[tuple[float, float, str]]]:
     """The voice of each trigger span of a trigger dev/test set: ``{file name: [(start, end,
     "engine:voice"), ...]}`` from its manifest; empty for folders without that record (hand
     labelled recordings, sets made before it was kept)."""
-    raw = _read_manifest(Path(folder)).get("voices") or {}
+    raw = read_json_dict(Path(folder) / "manifest.json").get("voices") or {}
     return {
         name: [(float(a), float(b), str(v)) for a, b, v in spans]
         for name, spans in raw.items()

@@ -17,7 +17,6 @@ import base64
 import datetime as dt
 import html
 import io
-import json
 import logging
 import math
 from collections.abc import Sequence
@@ -184,14 +183,6 @@ def figure_png(fig: Any) -> str:
     return base64.b64encode(buf.getvalue()).decode("ascii")
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-        return data if isinstance(data, dict) else {}
-    except (OSError, ValueError):
-        return {}
-
-
 def _scalar(v: Any) -> bool:
     return (isinstance(v, (int, float, str, bool)) or v is None) and not (
         isinstance(v, float) and not math.isfinite(v)
@@ -206,8 +197,8 @@ def _fmt(v: Any) -> str:
 
 def run_summary(run_dir: Path) -> dict[str, Any]:
     """What the report shows of one run: notebook, status, duration, scalar metrics, figures."""
-    run = _read_json(run_dir / "run.json")
-    metrics = _read_json(run_dir / "metrics.json")
+    run = files.read_json_dict(run_dir / "run.json")
+    metrics = files.read_json_dict(run_dir / "metrics.json")
     return {
         "notebook": run.get("notebook", run_dir.name),
         "status": run.get("status", "unknown"),
@@ -246,7 +237,7 @@ def render_report(run_dirs: Sequence[Path], title: str, extra: dict[str, Any] | 
     """The self-contained HTML page of a pipeline run (figures embedded)."""
     summaries = [run_summary(Path(d)) for d in run_dirs]
     esc = html.escape
-    env = _read_json(Path(run_dirs[0]) / "environment.json") if run_dirs else {}
+    env = files.read_json_dict(Path(run_dirs[0]) / "environment.json") if run_dirs else {}
     total = sum(s["duration_seconds"] or 0 for s in summaries)
     parts = [
         f"<!doctype html><html><head><meta charset='utf-8'><title>{esc(title)}</title>",
@@ -314,6 +305,7 @@ def find_pipeline_report(run_dirs: Sequence[Path]) -> Path | None:
     """The newest pipeline report made from exactly these runs, if any."""
     names = [Path(d).name for d in run_dirs]
     for cand in sorted(paths.runs_dir().glob("*_pipeline_*/report.json"), reverse=True):
-        if _read_json(cand).get("runs") == names and (cand.parent / REPORT_NAME).is_file():
+        same = files.read_json_dict(cand).get("runs") == names
+        if same and (cand.parent / REPORT_NAME).is_file():
             return cand.parent / REPORT_NAME
     return None

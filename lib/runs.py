@@ -575,14 +575,6 @@ HEADLINE_METRICS = (
 _RUN_NAME = re.compile(r"^(\d{8}T\d{6}Z)_(.+)$")
 
 
-def _read_json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
-
-
 def _read_params(path: Path) -> dict[str, Any]:
     import yaml
 
@@ -613,7 +605,7 @@ def read_run(run_dir: Path | str) -> dict[str, Any]:
     status ``unknown`` or ``running``; unreadable files count as absent."""
     run_dir = Path(run_dir)
     stamp, notebook, tag = _split_name(run_dir.name)
-    record = _read_json(run_dir / "run.json")
+    record = files.read_json_dict(run_dir / "run.json")
     params = _read_params(run_dir / "params.yaml")
     started = record.get("started_utc")
     if started is None and stamp is not None:
@@ -632,8 +624,8 @@ def read_run(run_dir: Path | str) -> dict[str, Any]:
         "failed_cell": record.get("failed_cell"),
         "parameters": params.get("parameters") or {},
         "resolved": params.get("resolved") or {},
-        "metrics": _read_json(run_dir / "metrics.json"),
-        "environment": _read_json(run_dir / "environment.json"),
+        "metrics": files.read_json_dict(run_dir / "metrics.json"),
+        "environment": files.read_json_dict(run_dir / "environment.json"),
     }
 
 
@@ -672,7 +664,7 @@ def find_run(text: str, root: Path | None = None) -> Path:
         return exact[0]
     hits = [p for p in runs_ if text in p.name]
     if not hits:  # the model a run trained (its metrics' model_dir)
-        hits = [p for p in runs_ if _model_name(_read_json(p / "metrics.json")) == text]
+        hits = [p for p in runs_ if _model_name(files.read_json_dict(p / "metrics.json")) == text]
     if len(hits) == 1:
         return hits[0]
     if not hits:
