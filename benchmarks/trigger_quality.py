@@ -34,7 +34,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from lib import evalsets, metrics  # noqa: E402
-from lib.evaluate import evaluate_trigger  # noqa: E402
+from lib.evaluate import evaluate_trigger, evaluate_trigger_scores, frr_by_voice  # noqa: E402
 from lib.trigger.train import eval_set_dirs  # noqa: E402
 
 BUDGETS = (0.5, 2.0, 5.0, 10.0, 50.0)
@@ -113,8 +113,8 @@ def operating_point(curve: list[dict[str, Any]], fa_per_hour: float = 5.0) -> fl
     return metrics.threshold_at_fa_per_hour(curve, fa_per_hour)
 
 
-def by_voice(report: dict[str, Any]) -> dict[str, float]:
-    return {v: round(r["false_reject_rate"], 3) for v, r in (report["frr_by_voice"] or {}).items()}
+def by_voice(rates: dict[str, dict[str, Any]] | None) -> dict[str, float]:
+    return {v: round(r["false_reject_rate"], 3) for v, r in (rates or {}).items()}
 
 
 def run_ours(model_arg: str | None, dev: Path, neg: Path, test: Path) -> dict[str, Any]:
@@ -128,14 +128,15 @@ def run_ours(model_arg: str | None, dev: Path, neg: Path, test: Path) -> dict[st
     from lib.trigger import StreamingDetector
 
     timed = CpuTimed(StreamingDetector(model))
-    report = evaluate_trigger([dev, neg], detector=timed, threshold=model.threshold)
+    report, scored = evaluate_trigger_scores([dev, neg], detector=timed,
+                                             threshold=model.threshold)  # fmt: skip
     cpu = timed.cpu_seconds
     th = operating_point(report["det"])
     at = {"dev": None, "test": None}
     if th is not None:
-        at["dev"] = by_voice(evaluate_trigger(dev, model, threshold=th))
+        at["dev"] = by_voice(frr_by_voice(scored, [dev, neg], th))
         test_report = evaluate_trigger(test, model, threshold=th)
-        at["test"] = by_voice(test_report)
+        at["test"] = by_voice(test_report["frr_by_voice"])
         test_frr = test_report["at_model_threshold"]["false_reject_rate"]
     seconds = report["audio_seconds"]
     return {
@@ -160,12 +161,12 @@ def run_pocketsphinx(phrase: str, thresholds: list[float], dev: Path, neg: Path,
     for kt in thresholds:
         det = KeyphraseDetector(phrase, kt)
         timed = CpuTimed(det)
-        r = evaluate_trigger([dev, neg], detector=timed, threshold=0.5)
+        r, scored = evaluate_trigger_scores([dev, neg], detector=timed, threshold=0.5)
         cpu += timed.cpu_seconds
         seconds += r["audio_seconds"]
         point = {**r["at_model_threshold"], "threshold": kt}
         curve.append(point)
-        reports[kt] = (det, r)
+        reports[kt] = (det, scored)
         print(f"  pocketsphinx kws_threshold {kt:g}: FRR {point['false_reject_rate']:.3f}, "
               f"{point['false_accepts_per_hour']:.1f} FA/h", file=sys.stderr)  # fmt: skip
     quiet = [p for p in curve if p["false_accepts_per_hour"] <= 5.0]
@@ -173,10 +174,10 @@ def run_pocketsphinx(phrase: str, thresholds: list[float], dev: Path, neg: Path,
     at = {"dev": None, "test": None}
     test_frr = None
     if best is not None:
-        det, r = reports[best["threshold"]]
-        at["dev"] = by_voice(evaluate_trigger(dev, detector=det, threshold=0.5))
+        det, scored = reports[best["threshold"]]
+        at["dev"] = by_voice(frr_by_voice(scored, [dev, neg], 0.5))
         test_report = evaluate_trigger(test, detector=det, threshold=0.5)
-        at["test"] = by_voice(test_report)
+        at["test"] = by_voice(test_report["frr_by_voice"])
         test_frr = test_report["at_model_threshold"]["false_reject_rate"]
     return {
         "frr_at": {f"{b:g}": _frr_at(curve, b) for b in BUDGETS},

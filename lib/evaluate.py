@@ -340,6 +340,12 @@ class LabelledFolder:
     ignored_labels: int
 
 
+def _labelled_name(folder: Path, name: str, many: bool) -> str:
+    """A labelled file's name in reports: relative to its folder, led by the folder's name
+    when several folders are scored together."""
+    return f"{folder.name}/{name}" if many else name
+
+
 def read_labelled(
     folders: Sequence[Path | str], trigger_phrase: str = DEFAULT_TRIGGER_PHRASE
 ) -> LabelledFolder:
@@ -357,7 +363,7 @@ def read_labelled(
     for folder in folders:
         for path in audio.find_audio_files(folder):
             name = path.relative_to(folder).as_posix()
-            name = f"{folder.name}/{name}" if many else name
+            name = _labelled_name(folder, name, many)
             txt = label_path(path)
             if not txt.is_file():
                 unlabelled.append(name)
@@ -465,7 +471,7 @@ def frr_by_voice(
     known: dict[str, list[tuple[float, float, str]]] = {}
     for folder in folders:
         for name, spans in span_voices(folder).items():
-            known[f"{folder.name}/{name}" if many else name] = spans
+            known[_labelled_name(folder, name, many)] = spans
     if not known:
         return None
     items, groups = [], []
@@ -510,6 +516,22 @@ def evaluate_trigger(
     """``heyjoe evaluate trigger``: score the labelled folder(s) and report the metrics.
 
     ``threshold`` defaults to the model's (``detector.threshold`` when a detector is given)."""
+    return evaluate_trigger_scores(data, model, tolerance, refractory, detector, threshold,
+                                   chunk_seconds, progress)[0]  # fmt: skip
+
+
+def evaluate_trigger_scores(
+    data: Path | str | Sequence[Path | str],
+    model: Any = None,
+    tolerance: float = 1.0,
+    refractory: float = 2.0,
+    detector: Any = None,
+    threshold: float | None = None,
+    chunk_seconds: float = 1.0,
+    progress: bool = False,
+) -> tuple[dict[str, Any], list[Scored]]:
+    """:func:`evaluate_trigger`'s report and the scored files it was made from, for figures
+    at other thresholds without scoring the audio again (:func:`frr_by_voice`)."""
     folders = [data] if isinstance(data, (str, Path)) else list(data)
     loaded = None
     if detector is None:
@@ -523,7 +545,8 @@ def evaluate_trigger(
         th = float(getattr(loaded, "threshold", getattr(detector, "threshold", 0.5)))
     report = trigger_report(scored, th, tolerance, refractory)
     report["frr_by_voice"] = frr_by_voice(scored, folders, th, tolerance, refractory)
-    return {**info, "threshold": th, "tolerance": tolerance, "refractory": refractory, **report}
+    return {**info, "threshold": th, "tolerance": tolerance, "refractory": refractory,
+            **report}, scored  # fmt: skip
 
 
 def clip_errors(

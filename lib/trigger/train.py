@@ -1059,14 +1059,14 @@ def evaluate_model(
     threshold, the false-reject rate on the test split's voices (``test_*`` metrics, when the
     corpus has a test split). Returns the dev report."""
     from lib import evalsets
-    from lib.evaluate import evaluate_trigger
+    from lib.evaluate import evaluate_trigger_scores, frr_by_voice
 
     dev_out, neg_out = eval_set_dirs(raw_dir, dev_clips, negative_minutes)
     raw = Path(raw_dir) if raw_dir else None
     dev = evalsets.make_trigger_devset(dev_clips, dev_out, raw_dir=raw)
     neg = evalsets.make_long_negatives(negative_minutes, neg_out)  # phrase-independent
     model = cards.load_model(model_dir)
-    report = evaluate_trigger([dev, neg], model)
+    report, scored = evaluate_trigger_scores([dev, neg], model)
     key = f"{fa_per_hour:g}"
     threshold, rule = choose_threshold(report["det"], fa_per_hour)
     if threshold is None:
@@ -1086,10 +1086,8 @@ def evaluate_model(
         "dev_frr_at_fa_per_hour": report["frr_at_fa_per_hour"],
         "ms_per_audio_second": report.get("ms_per_audio_second"),
     }
-    # which dev voices it misses at that threshold (the dev clips again: a second or two)
-    metrics["dev_frr_by_voice"] = evaluate_trigger(dev, model, threshold=float(threshold))[
-        "frr_by_voice"
-    ]
+    # which dev voices it misses at that threshold
+    metrics["dev_frr_by_voice"] = frr_by_voice(scored, [dev, neg], float(threshold))
     det = [
         {k: p[k] for k in ("threshold", "false_reject_rate", "false_accepts_per_hour")}
         for p in report["det"]
