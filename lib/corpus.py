@@ -544,10 +544,15 @@ def _engine_commands(cfg: CorpusConfig) -> dict[str, str]:
 ENGINE_HELPERS: dict[str, tuple[str, ...]] = {"mbrola": ("mbrola",)}
 
 
+def engine_programs(engine: str, command: str) -> tuple[str, ...]:
+    """The programs ``engine`` needs: its ``command`` and its :data:`ENGINE_HELPERS`."""
+    return (command, *ENGINE_HELPERS.get(engine, ()))
+
+
 def _engine_needs(cfg: CorpusConfig) -> dict[str, tuple[str, ...]]:
     """engine → (its command, the programs it needs too), for the engines the configuration
     uses."""
-    return {e: (cmd, *ENGINE_HELPERS.get(e, ())) for e, cmd in _engine_commands(cfg).items()}
+    return {e: engine_programs(e, cmd) for e, cmd in _engine_commands(cfg).items()}
 
 
 def _install_hint(engines: Iterable[str], festival_voices: Iterable[str] = ()) -> str:

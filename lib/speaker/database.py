@@ -455,7 +455,7 @@ def bootstrap_synthetic(
     voices = plan_voices(cfg)
     commands = {"espeak": "espeak-ng", "flite": "flite", "festival": "festival",
                 "mbrola": "espeak-ng", "pico": "pico2wave"}  # fmt: skip
-    needs = {e: (cmd, *corpus.ENGINE_HELPERS.get(e, ())) for e, cmd in commands.items()}
+    needs = {e: corpus.engine_programs(e, cmd) for e, cmd in commands.items()}
     absent = {c for e in {v.engine for v in voices} for c in needs[e] if shutil.which(c) is None}
     missing = sorted({v.engine for v in voices if absent & set(needs[v.engine])})
     if missing:
