@@ -396,10 +396,14 @@ def start_run(notebook: str, profile: str = "full", overrides: dict[str, Any] | 
 
 
 def _show_lib_logs_in_notebook() -> None:
-    """Inside a kernel, show ``lib``'s INFO messages under the cell (once)."""
+    """Inside a kernel, show ``lib``'s INFO messages under the cell (once). Where the root
+    logger already shows them (the ``heyjoe`` command line), nothing is added: each message
+    once, and standard output stays the command's."""
     logger = logging.getLogger("lib")
     if logger.level == logging.NOTSET or logger.level > logging.INFO:
         logger.setLevel(logging.INFO)
+    if logging.getLogger().handlers:
+        return
     if not any(getattr(h, "_heyjoe_console", False) for h in logger.handlers):
         handler = logging.StreamHandler(sys.stdout)
         handler.setFormatter(logging.Formatter("%(levelname)s %(name)s: %(message)s"))

@@ -270,3 +270,28 @@ def test_command_run_records_success_and_failure(monkeypatch: pytest.MonkeyPatch
     record = json.loads((bad_dir / "run.json").read_text())
     assert record["status"] == "failed" and record["error"] == "ValueError: boom"
     assert runs.read_run(bad_dir)["status"] == "failed"
+
+
+def test_lib_messages_are_shown_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    import logging
+
+    lib_logger = logging.getLogger("lib")
+
+    def consoles() -> list[logging.Handler]:
+        return [h for h in lib_logger.handlers if getattr(h, "_heyjoe_console", False)]
+
+    for h in consoles():
+        lib_logger.removeHandler(h)
+    # the command line: the root logger already shows lib's messages, nothing is added
+    monkeypatch.setattr(logging.getLogger(), "handlers", [logging.StreamHandler()])
+    runs.start_run("03_train_trigger", "quick")
+    assert consoles() == []
+    # a notebook kernel: no root handler, so one console handler, however many runs start
+    monkeypatch.setattr(logging.getLogger(), "handlers", [])
+    try:
+        runs.start_run("03_train_trigger", "quick")
+        runs.start_run("03_train_trigger", "quick")
+        assert len(consoles()) == 1
+    finally:
+        for h in consoles():
+            lib_logger.removeHandler(h)
