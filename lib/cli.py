@@ -200,6 +200,45 @@ def cmd_train_trigger(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mine_negatives(args: argparse.Namespace) -> int:
+    from lib import config, evalsets, evaluate
+    from lib.trigger import mining
+
+    sources = list(args.sources)
+    if args.train_negatives is not None:
+        sources.append(evalsets.make_long_negatives(args.train_negatives, split="train"))
+    if not sources:
+        raise ConfigError(
+            "mine-negatives: give audio files or folders with no trigger in them, or "
+            "--train-negatives MINUTES to make such audio from the corpus's training voices"
+        )
+    model = evaluate.load_trigger_model(args.model)
+    window = config.load_config("synthesis", args.profile).example_seconds
+    report = mining.mine_false_accepts(
+        model, sources, args.out, threshold=args.threshold, window_seconds=window,
+        max_per_file=args.max_per_file, seed=args.seed,
+    )  # fmt: skip
+    result = report.to_dict()
+    if not args.no_dataset:
+        ds = mining.build_mined_dataset(model, report.folder, args.dataset, args.profile)
+        result["dataset"] = {"name": args.dataset, "examples": len(ds), "path": str(ds.path)}
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    fa_h = result["false_accepts_per_hour"]
+    print(f"{result['false_accepts']} false accept(s) in {result['audio_hours']:.2f} h of audio "
+          f"from {result['files']} file(s) ({'-' if fa_h is None else fa_h} per hour) at "
+          f"threshold {report.threshold:.3f}")  # fmt: skip
+    print(f"{result['written']} new window(s), {result['reused']} already there: {report.folder}")
+    for item in result["skipped"]:
+        print(f"skipped {item['file']}: {item['why']}")
+    if "dataset" in result:
+        d = result["dataset"]
+        print(f"dataset {d['name']}: {d['examples']} examples ({d['path']}); mix it into "
+              f"training with datasets: {{..., {d['name']}: 0.1}}")  # fmt: skip
+    return 0
+
+
 def _pct(value: float | None) -> str:
     return "" if value is None else f"{100 * value:.0f}%"
 
@@ -513,6 +552,28 @@ def build_parser() -> argparse.ArgumentParser:
         "--negative-minutes", type=float, default=60.0, help="long negatives for --evaluate"
     )
     p.set_defaults(func=cmd_train_trigger)
+
+    p = sub.add_parser(
+        "mine-negatives",
+        help="windows where a trigger model fires on audio with no trigger → a dataset",
+    )
+    p.add_argument("sources", nargs="*", help="audio files or folders with no trigger in them")
+    p.add_argument("--model", help="trigger model name or folder (default: the shipped one)")
+    p.add_argument("--threshold", type=float, help="detection threshold (default: the model's)")
+    p.add_argument(
+        "--train-negatives", type=float, metavar="MINUTES",
+        help="also mine MINUTES of long negatives made from the corpus's training voices",
+    )  # fmt: skip
+    p.add_argument("--out", help="folder of the mined windows (default: data/mined/)")
+    p.add_argument("--max-per-file", type=int, help="keep the N most confident per file")
+    p.add_argument("--seed", type=int, default=0, help="seed of where each event sits")
+    p.add_argument(
+        "--dataset", default="mined_negatives", help="named dataset built from the windows"
+    )
+    p.add_argument("--no-dataset", action="store_true", help="only write the windows")
+    add_profile(p)
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_mine_negatives)
 
     p = sub.add_parser("models", help="list the trigger models (model cards)")
     p.add_argument("--tree", action="store_true", help="show the lineage tree")

@@ -110,15 +110,26 @@ def _bed(rng: np.random.Generator, kind: str, n: int) -> np.ndarray:
     return np.asarray(x[:n], dtype=np.float32)
 
 
-def _speech(rng: np.random.Generator, clips: list[tuple[str, np.ndarray]], n: int) -> np.ndarray:
-    """Clips one after another with pauses, each at its own level, filling ``n`` samples."""
+#: a corpus clip for the generators: (text, audio at 16 kHz, "engine:voice")
+Clip = tuple[str, np.ndarray, str]
+#: what a long negative file says where: [start s, end s, text, "engine:voice"]
+Said = list
+
+
+def _speech(
+    rng: np.random.Generator, clips: list[Clip], n: int, said: list[Said], offset: int = 0
+) -> np.ndarray:
+    """Clips one after another with pauses, each at its own level, filling ``n`` samples;
+    each clip placed is appended to ``said`` (times from ``offset`` samples on)."""
     out = np.zeros(n, dtype=np.float32)
     pos = int(rng.uniform(0.2, 1.5) * SAMPLE_RATE)
     while pos < n:
-        _, x = clips[int(rng.integers(len(clips)))]
+        text, x, voice = clips[int(rng.integers(len(clips)))]
         x = audio.match_loudness(x, rng.uniform(-30, -18))
         end = min(n, pos + len(x))
         out[pos:end] += x[: end - pos]
+        said.append([round((offset + pos) / SAMPLE_RATE, 3),
+                     round((offset + end) / SAMPLE_RATE, 3), text, voice])  # fmt: skip
         pos = end + int(rng.uniform(0.3, 2.5) * SAMPLE_RATE)
     return out
 
@@ -128,8 +139,10 @@ _SEGMENTS = (("speech", 0.5), ("music", 0.2), ("noise", 0.15), ("silence", 0.15)
 
 
 def _long_negative(
-    rng: np.random.Generator, seconds: float, clips: list[tuple[str, np.ndarray]]
+    rng: np.random.Generator, seconds: float, clips: list[Clip], said: list[Said] | None = None
 ) -> np.ndarray:
+    """One long negative file; what its speech says, where, is appended to ``said``."""
+    said = [] if said is None else said
     n = int(round(seconds * SAMPLE_RATE))
     out = np.zeros(n, dtype=np.float32)
     kinds = [k for k, _ in _SEGMENTS if clips or k != "speech"]
@@ -141,7 +154,9 @@ def _long_negative(
         if kind == "speech":
             bed = _bed(rng, str(rng.choice(["silence", "noise", "music"], p=[0.5, 0.3, 0.2])),
                        length)  # fmt: skip
-            seg = _speech(rng, clips, length) + bed * (0.5 if rng.random() < 0.5 else 1.0)
+            seg = _speech(rng, clips, length, said, pos) + bed * (
+                0.5 if rng.random() < 0.5 else 1.0
+            )
         else:
             seg = _bed(rng, kind, length)
         fade = min(length // 2, int(0.05 * SAMPLE_RATE))
@@ -219,12 +234,24 @@ def make_long_negatives(
     *,
     file_minutes: float = 5.0,
     raw_dir: Path | None = None,
+    split: str = "dev",
 ) -> Path:
     """Build (or reuse) ``minutes`` of negative audio in files of ``file_minutes``; returns
-    the folder (default ``data/eval/long_negatives/``). See the module docstring."""
+    the folder (default ``data/eval/long_negatives/``). See the module docstring.
+
+    ``split="train"`` makes the same kind of audio from the corpus's *training* voices,
+    with generators seeded apart from the evaluation's, into ``data/long_negatives_train/``:
+    audio to mine false accepts from (:mod:`lib.trigger.mining`), never to evaluate on."""
     if not minutes > 0 or not file_minutes > 0:
         raise DatasetError(f"minutes and file_minutes must be > 0, got {minutes}, {file_minutes}")
-    out = Path(out_dir) if out_dir is not None else eval_dir() / LONG_NEGATIVES
+    if split not in ("dev", "train"):
+        raise DatasetError(f"split must be 'dev' or 'train', got {split!r}")
+    if out_dir is not None:
+        out = Path(out_dir)
+    elif split == "dev":
+        out = eval_dir() / LONG_NEGATIVES
+    else:
+        out = paths.data_dir() / f"{LONG_NEGATIVES}_train"
     out.mkdir(parents=True, exist_ok=True)
     total = minutes * 60.0
     n_files = int(math.ceil(total / (file_minutes * 60.0) - 1e-9))
@@ -234,7 +261,7 @@ def make_long_negatives(
         plan.append(
             (i, max(1, seconds), f"neg-{VERSION}-s{int(seed)}-{i:04d}-{max(1, seconds)}s.wav")
         )
-    sources = sources_fingerprint(raw_dir, [("dev", "negative")])
+    sources = sources_fingerprint(raw_dir, [(split, "negative")])
     _refresh_if_stale(out, "neg", sources)
     _prune(out, {name for *_, name in plan}, "neg")
     todo = [
@@ -242,20 +269,62 @@ def make_long_negatives(
         for p in plan
         if not (out / p[2]).is_file() or not (out / p[2]).with_suffix(".txt").is_file()
     ]
-    if todo:
-        clips = [(text, x) for text, x, _ in _dev_clips(raw_dir, "negative")]
+    # what each file says where: kept for the files reused; for files made before this was
+    # recorded, worked out again by running the seeded generator without writing anything
+    old = read_json_dict(out / "manifest.json").get("said") or {}
+    said = {name: old[name] for *_, name in plan if name in old and not any(
+        name == t[2] for t in todo)}  # fmt: skip
+    missing = [p for p in plan if p[2] not in said]
+    if missing:
+        clips = _dev_clips(raw_dir, "negative", split=split)
         if not clips:
-            log.warning("no dev-split negative speech in the corpus: long negatives without speech")
-        for i, seconds, name in todo:
-            x = _long_negative(_rng(seed, 1, i), seconds, clips)
-            audio.write_wav(out / name, x, SAMPLE_RATE)
-            write_labels((out / name).with_suffix(".txt"), [])
+            log.warning("no %s-split negative speech in the corpus: long negatives without "
+                        "speech", split)  # fmt: skip
+        kind = 1 if split == "dev" else 4  # the train split's own random streams
+        for i, seconds, name in missing:
+            said[name] = []
+            x = _long_negative(_rng(seed, kind, i), seconds, clips, said[name])
+            if (i, seconds, name) in todo:
+                audio.write_wav(out / name, x, SAMPLE_RATE)
+                write_labels((out / name).with_suffix(".txt"), [])
+            elif not _same_audio(out / name, x):
+                log.warning("%s: not what the generator makes now: what it says is not known",
+                            out / name)  # fmt: skip
+                said[name] = None
         log.info("long negatives: made %d file(s), reused %d, in %s", len(todo),
                  len(plan) - len(todo), out)  # fmt: skip
-    write_json(out / "manifest.json", {"kind": LONG_NEGATIVES, "minutes": minutes,
+    write_json(out / "manifest.json", {"kind": LONG_NEGATIVES, "split": split, "minutes": minutes,
                "file_minutes": file_minutes, "seed": seed, "version": VERSION, "sources": sources,
-               "sample_rate": SAMPLE_RATE, "files": [name for *_, name in plan]})  # fmt: skip
+               "sample_rate": SAMPLE_RATE, "files": [name for *_, name in plan],
+               "said": {name: said[name] for *_, name in plan}})  # fmt: skip
     return out
+
+
+def _same_audio(path: Path, x: np.ndarray) -> bool:
+    """Whether the 16-bit file at ``path`` holds ``x`` as :func:`audio.write_wav` writes it."""
+    import io
+
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, x, SAMPLE_RATE, subtype="PCM_16", format="WAV")
+    buf.seek(0)
+    try:
+        on_disk = sf.read(str(path), dtype="int16")[0]
+    except (sf.SoundFileError, RuntimeError, ValueError):
+        return False
+    return np.array_equal(on_disk, sf.read(buf, dtype="int16")[0])
+
+
+def negative_speech(folder: Path | str) -> dict[str, list[tuple[float, float, str, str]]]:
+    """What the speech of each long negative file says, where: ``{file name: [(start, end,
+    text, "engine:voice"), ...]}`` from its manifest; empty for folders without that record."""
+    raw = read_json_dict(Path(folder) / "manifest.json").get("said") or {}
+    return {
+        name: [(float(a), float(b), str(t), str(v)) for a, b, t, v in spans]
+        for name, spans in raw.items()
+        if isinstance(spans, list)
+    }
 
 
 def make_trigger_devset(
