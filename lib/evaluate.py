@@ -488,6 +488,52 @@ def frr_by_voice(
     return metrics.frr_by_group(items, groups, threshold, tolerance, refractory)
 
 
+#: what a false accept in a file with no record of its speech is put down to
+NOT_RECORDED = "(not recorded)"
+#: ... and one in a recorded file with no speech just before it (music, noise, a room)
+NO_SPEECH = "(no speech)"
+
+
+def false_accepts_said(
+    scored: Sequence[Scored],
+    folders: Sequence[Path | str],
+    threshold: float,
+    tolerance: float = 1.0,
+    refractory: float = 2.0,
+) -> list[dict[str, Any]]:
+    """Every false accept at ``threshold``, highest score first: ``file``, ``time``, its
+    ``score`` (the peak over the half second from the event on), and what was said there —
+    ``text`` and ``voice`` of the speech of the long negatives (their manifest's record,
+    :func:`lib.evalsets.negative_speech`) that ends within ``tolerance`` before the event or
+    is still going on; :data:`NO_SPEECH` where nothing was said, :data:`NOT_RECORDED` for
+    files without a record (``voice`` None)."""
+    from lib.evalsets import negative_speech
+
+    folders = [Path(f) for f in folders]
+    many = len(folders) > 1
+    known: dict[str, list[tuple[float, float, str, str]]] = {}
+    for folder in folders:
+        for name, spans in negative_speech(folder).items():
+            known[_labelled_name(folder, name, many)] = spans
+    errs = metrics.clip_errors([s.item() for s in scored], threshold, tolerance, refractory)
+    out = []
+    for e in errs:
+        s = scored[e["index"]]
+        record = known.get(s.file)
+        for t in e["false_accepts"]:
+            i0 = max(0, int(round((t - s.offset_seconds) / s.hop_seconds)))
+            i1 = i0 + max(1, int(round(0.5 / s.hop_seconds)))
+            peak = float(s.scores[i0:i1].max()) if i0 < len(s.scores) else None
+            text, voice = NOT_RECORDED, None
+            if record is not None:
+                near = [r for r in record if r[0] <= t <= r[1] + tolerance]
+                text, voice = (near[-1][2], near[-1][3]) if near else (NO_SPEECH, None)
+            out.append({"file": s.file, "time": round(float(t), 3),
+                        "score": None if peak is None else round(peak, 4),
+                        "text": text, "voice": voice})  # fmt: skip
+    return sorted(out, key=lambda r: -(r["score"] or 0.0))
+
+
 def voice_rows(by_voice: dict[str, dict[str, Any]] | None, set_name: str = "") -> list[dict]:
     """Table rows of :func:`frr_by_voice`'s result: voice, triggers, missed, the false-reject
     rate and its 95 % interval (``set`` first when ``set_name`` is given)."""
@@ -545,6 +591,7 @@ def evaluate_trigger_scores(
         th = float(getattr(loaded, "threshold", getattr(detector, "threshold", 0.5)))
     report = trigger_report(scored, th, tolerance, refractory)
     report["frr_by_voice"] = frr_by_voice(scored, folders, th, tolerance, refractory)
+    report["false_accepts_said"] = false_accepts_said(scored, folders, th, tolerance, refractory)
     return {**info, "threshold": th, "tolerance": tolerance, "refractory": refractory,
             **report}, scored  # fmt: skip
 

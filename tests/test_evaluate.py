@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from lib import cli, evalsets, evaluate, paths
-from lib.audio import write_wav
+from lib.audio import load_audio, write_wav
 from lib.errors import ConfigError, DatasetError
 
 SR = 16000
@@ -428,3 +428,75 @@ def test_trigger_quality_benchmark_quick_prints_one_json_line():
     by_voice = figures["ours_frr_by_voice_at_5"]
     assert by_voice["dev"] and {v.split(":")[0] for v in by_voice["dev"]} == {"festival"}
     assert by_voice["test"] and {v.split(":")[0] for v in by_voice["test"]} <= {"mbrola", "pico"}
+
+
+def test_false_accepts_are_put_down_to_what_was_said(tmp_path):
+    neg = tmp_path / "neg"
+    neg.mkdir()
+    write_wav(neg / "a.wav", clip(20.0, [(3.0, 3.4), (9.0, 9.3), (15.0, 15.2)]), SR)
+    (neg / "a.txt").write_text("")
+    (neg / "manifest.json").write_text(json.dumps({"said": {"a.wav": [
+        [2.5, 3.4, "hey joel", "festival:ked_diphone"],
+        [8.0, 8.5, "window", "festival:slt"]]}}))  # fmt: skip
+    other = tmp_path / "other"
+    other.mkdir()
+    write_wav(other / "b.wav", clip(5.0, [(1.0, 1.2)]), SR)
+    (other / "b.txt").write_text("")
+    report, scored = evaluate.evaluate_trigger_scores([neg, other], detector=FakeDetector())
+    said = report["false_accepts_said"]
+    assert [(r["file"], r["text"], r["voice"]) for r in sorted(said, key=lambda r: r["time"])
+            if r["file"].startswith("neg")] == [
+        ("neg/a.wav", "hey joel", "festival:ked_diphone"),  # during the words
+        ("neg/a.wav", "window", "festival:slt"),  # within a second after them
+        ("neg/a.wav", evaluate.NO_SPEECH, None),  # 6.5 s after anything was said
+    ]  # fmt: skip
+    assert {(r["file"], r["text"]) for r in said if r["file"].startswith("other")} == {
+        ("other/b.wav", evaluate.NOT_RECORDED)
+    }
+    assert all(r["score"] >= 0.5 for r in said)
+    assert said == sorted(said, key=lambda r: -r["score"])
+    # a higher threshold: only what scores above it
+    assert evaluate.false_accepts_said(scored, [neg, other], 1.01) == []
+
+
+def test_long_negatives_record_what_they_say(tmp_path, caplog):
+    from lib import corpus
+
+    raw = tmp_path / "raw"
+    recs = []
+    for i, text in enumerate(["hey joey", "hello", "window"]):
+        rel = f"{corpus.KIND_DIRS['negative']}/festival-{i:016x}.wav"
+        rng = np.random.default_rng(i)
+        write_wav(raw / rel, 0.1 * rng.standard_normal(int(0.6 * SR)).astype(np.float32), SR)
+        recs.append(corpus.ClipRecord(rel, "negative", "x", text, "festival", f"v{i}", "", 1.0,
+                                      None, "dev", SR, 0.6))  # fmt: skip
+    corpus.write_manifest(recs, raw)
+    neg = evalsets.make_long_negatives(1.0, tmp_path / "neg", seed=3, file_minutes=0.5,
+                                       raw_dir=raw)  # fmt: skip
+    said = evalsets.negative_speech(neg)
+    assert sorted(said) == sorted(w.name for w in neg.glob("*.wav")) and len(said) == 2
+    spoken = [s for spans in said.values() for s in spans]
+    assert spoken and {(t, v) for *_, t, v in spoken} <= {
+        ("hey joey", "festival:v0"),
+        ("hello", "festival:v1"),
+        ("window", "festival:v2"),
+    }
+    assert all(0 <= a < b <= 30.0 for a, b, *_ in spoken)
+    # where the record says speech is, the file is loud; the record is the truth
+    x = load_audio(neg / sorted(said)[0], SR)
+    for a, b, *_ in said[sorted(said)[0]]:
+        assert np.abs(x[int(a * SR) : int(b * SR)]).max() > 0.01
+    # a set made before the record was kept: worked out again from the generator, the same
+    manifest = json.loads((neg / "manifest.json").read_text())
+    del manifest["said"]
+    (neg / "manifest.json").write_text(json.dumps(manifest))
+    evalsets.make_long_negatives(1.0, neg, seed=3, file_minutes=0.5, raw_dir=raw)
+    assert evalsets.negative_speech(neg) == said
+    # ...unless a file is not what the generator makes: then it is not known
+    first = sorted(neg.glob("*.wav"))[0]
+    write_wav(first, 0.5 * load_audio(first, SR), SR)
+    (neg / "manifest.json").write_text(json.dumps(manifest))  # without "said" again
+    with caplog.at_level("WARNING", logger="lib.evalsets"):
+        evalsets.make_long_negatives(1.0, neg, seed=3, file_minutes=0.5, raw_dir=raw)
+    assert "not what the generator makes now" in caplog.text
+    assert sorted(evalsets.negative_speech(neg)) == [sorted(said)[1]]

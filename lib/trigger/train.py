@@ -1046,6 +1046,10 @@ def _test_report(
     }, folder
 
 
+#: false accepts at the chosen threshold listed in the card (highest scores first)
+MAX_LISTED_FALSE_ACCEPTS = 20
+
+
 def evaluate_model(
     model_dir: Path | str,
     dev_clips: int = 40,
@@ -1059,7 +1063,7 @@ def evaluate_model(
     threshold, the false-reject rate on the test split's voices (``test_*`` metrics, when the
     corpus has a test split). Returns the dev report."""
     from lib import evalsets
-    from lib.evaluate import evaluate_trigger_scores, frr_by_voice
+    from lib.evaluate import evaluate_trigger_scores, false_accepts_said, frr_by_voice
 
     dev_out, neg_out = eval_set_dirs(raw_dir, dev_clips, negative_minutes)
     raw = Path(raw_dir) if raw_dir else None
@@ -1086,8 +1090,11 @@ def evaluate_model(
         "dev_frr_at_fa_per_hour": report["frr_at_fa_per_hour"],
         "ms_per_audio_second": report.get("ms_per_audio_second"),
     }
-    # which dev voices it misses at that threshold
+    # which dev voices it misses at that threshold, and what its false accepts heard
     metrics["dev_frr_by_voice"] = frr_by_voice(scored, [dev, neg], float(threshold))
+    metrics["dev_false_accepts"] = false_accepts_said(scored, [dev, neg], float(threshold))[
+        :MAX_LISTED_FALSE_ACCEPTS
+    ]
     det = [
         {k: p[k] for k in ("threshold", "false_reject_rate", "false_accepts_per_hour")}
         for p in report["det"]
@@ -1155,6 +1162,21 @@ def voice_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
     return rows(summary.get("dev_frr_by_voice"), "dev") + rows(
         summary.get("test_frr_by_voice"), "test"
     )
+
+
+def false_accept_rows(summary: dict[str, Any]) -> list[dict[str, Any]]:
+    """One row per dev false accept at the threshold, from :func:`evaluate_model`'s summary:
+    score, file, time and what was said there (text, voice)."""
+    return [
+        {
+            "score": r["score"],
+            "said": r["text"],
+            "voice": r["voice"] or "",
+            "file": r["file"],
+            "time": r["time"],
+        }  # fmt: skip
+        for r in summary.get("dev_false_accepts") or []
+    ]
 
 
 def transfer_text(result: TrainResult) -> str:
