@@ -244,6 +244,8 @@ def _pct(value: float | None) -> str:
 
 
 def cmd_models(args: argparse.Namespace) -> int:
+    if args.speaker:
+        return _speaker_models(args)
     from lib.trigger import cards
 
     rows = cards.list_models()
@@ -260,6 +262,27 @@ def cmd_models(args: argparse.Namespace) -> int:
                 if isinstance(r[key], float):
                     r[key] = _pct(r[key])
         _print_table(table, list(table[0]))
+    return 0
+
+
+def _speaker_models(args: argparse.Namespace) -> int:
+    from lib.speaker.verify import model_rows
+
+    if args.tree:
+        raise ConfigError("--tree shows the trigger models' lineage; leave it out with --speaker")
+    rows = model_rows()
+    if args.json:
+        print(json.dumps(rows, indent=2, default=str))
+    elif not rows:
+        print("no speaker models yet: train one with notebook 04 (`heyjoe run 04`)")
+    else:
+        table = [dict(r) for r in rows]
+        for r in table:  # rates as percentages on screen (--json keeps the numbers)
+            for key in ("dev_eer", "test_eer"):
+                if isinstance(r[key], float):
+                    r[key] = f"{100 * r[key]:.2f}%"
+            r["parent"] = r["parent"] or "-"
+        _print_table(table, [c for c in table[0] if c != "shipped"])
     return 0
 
 
@@ -575,8 +598,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_mine_negatives)
 
-    p = sub.add_parser("models", help="list the trigger models (model cards)")
+    p = sub.add_parser("models", help="list the trigger (or speaker) models (model cards)")
     p.add_argument("--tree", action="store_true", help="show the lineage tree")
+    p.add_argument("--speaker", action="store_true", help="the speaker models instead")
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_models)
     p = sub.add_parser("runs", help="list the run records, or show what differs between two")

@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 from test_speaker_data import SR, make_tree, voice
 
-from lib import speaker
+from lib import paths, speaker
 from lib.cli import main
 from lib.errors import AudioError, ConfigError, HeyJoeError
 from lib.speaker import database, train
@@ -187,3 +187,29 @@ def test_notebook_04_runs_headless_in_quick_profile() -> None:
     metrics = json.loads((run_dir / "metrics.json").read_text())
     assert metrics["dev_eer"] is not None and metrics["params"] > 0
     assert {p.stem for p in (run_dir / "figures").glob("*.png")} >= {"training", "scores"}
+
+
+def test_speaker_models_are_listed_from_their_cards(capsys, caplog):
+    from lib import cli
+    from lib.speaker.verify import model_rows
+
+    local = paths.checkpoints_dir() / "speaker"
+    (local / "mine").mkdir(parents=True)
+    (local / "mine" / "model_card.json").write_text(json.dumps({
+        "name": "mine", "created_utc": "2026-11-20T10:00:00+00:00", "parent": "default",
+        "threshold": 0.8, "metrics": {"dev_eer": 0.125, "test_eer": 0.05},
+        "training": {"train_speakers": 12}}))  # fmt: skip
+    (local / "broken").mkdir()
+    (local / "broken" / "model_card.json").write_text("{not json")
+    with caplog.at_level("WARNING", logger="lib.speaker.verify"):
+        rows = {r["name"]: r for r in model_rows()}
+    assert "broken" in caplog.text and "broken" not in rows
+    assert rows["mine"]["dev_eer"] == 0.125 and rows["mine"]["parent"] == "default"
+    assert rows["mine"]["size_mb"] is None and not rows["mine"]["shipped"]
+    assert rows["default"]["shipped"] and rows["default"]["dev_eer"] is not None
+    assert cli.main(["models", "--speaker"]) == 0
+    out = capsys.readouterr().out
+    assert "12.50%" in out and "mine" in out and "default" in out
+    assert cli.main(["models", "--speaker", "--json"]) == 0
+    assert {r["name"] for r in json.loads(capsys.readouterr().out)} == {"mine", "default"}
+    assert cli.main(["models", "--speaker", "--tree"]) == 2

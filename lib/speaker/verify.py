@@ -92,6 +92,38 @@ def model_dirs() -> list[Path]:
     return out
 
 
+def model_rows() -> list[dict[str, Any]]:
+    """One row per speaker model (shipped and trained here) from its card: name, when made,
+    parent, dev and test equal error rates, training speakers, threshold, size, folder.
+    A card that cannot be read is skipped with a warning naming it."""
+    shipped = (paths.PROJ_ROOT / "checkpoints" / "speaker").resolve()
+    rows = []
+    for d in model_dirs():
+        try:
+            card = json.loads((d / CARD_FILE).read_text(encoding="utf-8"))
+            if not isinstance(card, dict):
+                raise ValueError("not a JSON object")
+        except (OSError, ValueError) as exc:
+            log.warning("skipping %s: unreadable model card (%s)", d / CARD_FILE, exc)
+            continue
+        m = card.get("metrics") or {}
+        training = card.get("training") or {}
+        model_file = d / str(card.get("model_file") or "model.keras")
+        rows.append({
+            "name": card.get("name", d.name),
+            "created": str(card.get("created_utc", ""))[:16],
+            "parent": card.get("parent"),
+            "dev_eer": m.get("dev_eer"),
+            "test_eer": m.get("test_eer"),
+            "train_speakers": training.get("train_speakers"),
+            "threshold": card.get("threshold"),
+            "size_mb": round(model_file.stat().st_size / 1e6, 2) if model_file.is_file() else None,
+            "shipped": d.resolve().is_relative_to(shipped),
+            "path": str(d),
+        })  # fmt: skip
+    return rows
+
+
 def resolve_model_dir(name_or_dir: str | Path | None = None) -> Path:
     """None → the shipped default; a folder path; or a model name (user's first, then repo)."""
     if name_or_dir is None:
