@@ -205,6 +205,8 @@ def cmd_mine_negatives(args: argparse.Namespace) -> int:
     from lib.trigger import mining
 
     sources = list(args.sources)
+    if args.train_negatives is not None and not args.train_negatives > 0:
+        raise ConfigError(f"--train-negatives: minutes must be > 0, got {args.train_negatives}")
     if args.train_negatives is not None:
         sources.append(evalsets.make_long_negatives(args.train_negatives, split="train"))
     if not sources:

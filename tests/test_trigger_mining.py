@@ -100,6 +100,8 @@ def test_bad_input_is_named(tmp_path):
         mining.mine_false_accepts(None, [src], threshold=1.5, detector=FakeDetector())
     with pytest.raises(ConfigError, match="at least one"):
         mining.mine_false_accepts(None, [], detector=FakeDetector())
+    with pytest.raises(AudioError, match="none of the audio could be read"):
+        mining.mine_false_accepts(None, [src / "broken.wav"], detector=FakeDetector())
     (src / "room.txt").write_text("not a label line\n")
     with pytest.raises(DatasetError, match="room.txt"):
         mining.mine_false_accepts(None, [src / "room.wav"], detector=FakeDetector())
@@ -138,6 +140,8 @@ def test_cli_mine_negatives_json(tmp_path, capsys):
     assert line["dataset"]["name"] == "mined_cli" and line["dataset"]["examples"] >= 1
     assert cli.main(["mine-negatives"]) == 2  # nothing to mine: a clear ConfigError
     assert "--train-negatives" in capsys.readouterr().err
+    assert cli.main(["mine-negatives", "--train-negatives", "-5"]) == 2
+    assert "--train-negatives: minutes must be > 0" in capsys.readouterr().err
 
 
 def test_long_negatives_of_the_training_voices(tmp_path, data_dir, caplog):

@@ -204,6 +204,11 @@ def mine_false_accepts(
             if not txt.exists():
                 write_labels(txt, [])
             report.written.append(target)
+    if not report.files:
+        raise AudioError(
+            "false-accept mining: none of the audio could be read:\n  "
+            + "\n  ".join(f"{f}: {why}" for f, why in report.skipped)
+        )
     fa_h = report.false_accepts_per_hour
     log.info(
         "mining: %d false accept(s) in %.2f h of audio (%s per hour) at threshold %.3f; "
