@@ -37,7 +37,7 @@ from lib import evalsets, metrics  # noqa: E402
 from lib.evaluate import evaluate_trigger, evaluate_trigger_scores, frr_by_voice  # noqa: E402
 from lib.trigger.train import eval_set_dirs  # noqa: E402
 
-BUDGETS = (0.5, 2.0, 5.0, 10.0, 50.0)
+BUDGETS = metrics.COMPARISON_BUDGETS
 KWS_THRESHOLDS = (1e10, 1e5, 1.0, 1e-5, 1e-10)
 
 

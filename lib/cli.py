@@ -146,6 +146,37 @@ def cmd_evaluate_trigger(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from lib import evalsets, evaluate
+    from lib.trigger import train
+
+    if args.boot < 100:
+        raise ConfigError(f"--boot: at least 100 bootstrap samples, got {args.boot}")
+    data = args.data
+    if not data:  # the dev sets every evaluation reads (made if missing)
+        evalsets.ensure_corpus("full")
+        dev, neg = train.eval_set_dirs(None, 40, 60.0)
+        data = [evalsets.make_trigger_devset(40, dev), evalsets.make_long_negatives(60.0, neg)]
+    result = evaluate.compare_trigger_models(args.a, args.b, data, n_boot=args.boot,
+                                             seed=args.seed)  # fmt: skip
+    if args.json:
+        print(json.dumps(result))
+        return 0
+    rows = []
+    for budget, r in result["frr_at_fa_per_hour"].items():
+        lo, hi = r["difference_95"]
+        rows.append({
+            "FA/h <=": budget, result["a"]: _pct(r["a"]), result["b"]: _pct(r["b"]),
+            "B - A": f"{100 * r['difference']:+.0f}", "95% of B - A": f"[{100 * lo:+.0f}, "
+            f"{100 * hi:+.0f}]", "B better in": f"{100 * r['b_better']:.0f}%",
+        })  # fmt: skip
+    _print_table(rows, list(rows[0]))
+    print(f"false-reject rates on {result['triggers']} triggers and {result['hours']:.2f} h; "
+          f"paired bootstrap over the files ({result['bootstrap_samples']} samples): a "
+          "difference whose interval holds 0 is not told apart from noise")  # fmt: skip
+    return 0
+
+
 def cmd_evaluate_speaker(args: argparse.Namespace) -> int:
     from lib import evaluate
 
@@ -556,6 +587,19 @@ def build_parser() -> argparse.ArgumentParser:
     q.add_argument("--audio-root", required=True, metavar="DIR", help="trial paths are below it")
     q.add_argument("--out", metavar="metrics.json", help="also write the metrics here")
     q.set_defaults(func=cmd_evaluate_speaker)
+    p = sub.add_parser(
+        "compare", help="is trigger model B better than A, or is the difference noise?"
+    )
+    p.add_argument("a", help="model A (name or folder), e.g. the shipped hey_joe")
+    p.add_argument("b", help="model B")
+    p.add_argument(
+        "--data", nargs="+", metavar="DIR",
+        help="labelled folders (default: the dev clips and long negatives, made if missing)",
+    )  # fmt: skip
+    p.add_argument("--boot", type=int, default=2000, help="bootstrap samples")
+    p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=cmd_compare)
     p = sub.add_parser("train-trigger", help="train a trigger model (configs/trigger.yaml)")
     add_profile(p)
     add_params(p)

@@ -596,6 +596,45 @@ def evaluate_trigger_scores(
             **report}, scored  # fmt: skip
 
 
+def compare_trigger_models(
+    model_a: Any,
+    model_b: Any,
+    data: Sequence[Path | str],
+    budgets: Sequence[float] = metrics.COMPARISON_BUDGETS,
+    n_boot: int = 2000,
+    seed: int = 0,
+    tolerance: float = 1.0,
+    refractory: float = 2.0,
+    detectors: tuple[Any, Any] | None = None,
+) -> dict[str, Any]:
+    """``heyjoe compare``: both trigger models scored on the same labelled folders, their
+    false-reject rates at each budget and whether B beats A by more than the sets' noise
+    (:func:`lib.metrics.compare_frr`, a paired bootstrap over the files). ``detectors``
+    stand in for the models (tests)."""
+    folders = [Path(f) for f in data]
+    counts, names = [], []
+    for k, model in enumerate((model_a, model_b)):
+        loaded, detector = None, detectors[k] if detectors else None
+        if detector is None:
+            loaded = model if _is_model(model) else load_trigger_model(model)
+            detector = make_detector(loaded)
+        scored, _ = score_labelled(folders, loaded, detector)
+        items = [s.item() for s in scored]
+        counts.append(metrics.error_counts(items, None, tolerance, refractory))
+        names.append(getattr(loaded, "name", None) or str(model))
+    n_triggers = int(counts[0]["triggers"].sum())
+    return {
+        "a": names[0],
+        "b": names[1],
+        "data": [str(f) for f in folders],
+        "triggers": n_triggers,
+        "hours": round(float(counts[0]["seconds"].sum()) / 3600, 3),
+        "bootstrap_samples": n_boot,
+        "seed": seed,
+        "frr_at_fa_per_hour": metrics.compare_frr(counts[0], counts[1], budgets, n_boot, seed),
+    }
+
+
 def clip_errors(
     scored: Sequence[Scored], threshold: float, tolerance: float = 1.0, refractory: float = 2.0
 ) -> list[dict[str, Any]]:

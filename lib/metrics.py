@@ -44,6 +44,8 @@ Item = tuple[np.ndarray, float, float, Sequence[tuple[float, float]], float]
 
 #: the operating points every trigger evaluation reports (false accepts per hour)
 FA_PER_HOUR_TARGETS = (0.5, 0.2, 0.1)
+#: the budgets (false accepts per hour) models are compared at: the goal's, and looser ones
+COMPARISON_BUDGETS = (0.5, 2.0, 5.0, 10.0, 50.0)
 
 
 # ---------------------------------------------------------------------------- trigger word
@@ -316,6 +318,96 @@ def det_curve(
             }
         )
     return curve
+
+
+def error_counts(
+    items: Sequence[Item],
+    thresholds: Sequence[float] | np.ndarray | None = None,
+    tolerance: float = 1.0,
+    refractory: float = 2.0,
+) -> dict[str, np.ndarray]:
+    """Per stream and threshold, what :func:`det_curve` sums: ``thresholds`` (T,),
+    ``triggers`` (F,), ``missed`` (F, T), ``false_accepts`` (F, T) and ``seconds`` (F,), so
+    that curves of resampled sets of streams are weighted sums (:func:`compare_frr`)."""
+    ths = np.sort(
+        (default_thresholds(items) if thresholds is None else np.asarray(thresholds, float))
+        .reshape(-1)
+    )  # fmt: skip
+    n, t = len(items), len(ths)
+    out = {
+        "thresholds": ths,
+        "triggers": np.zeros(n),
+        "missed": np.zeros((n, t)),
+        "false_accepts": np.zeros((n, t)),
+        "seconds": np.zeros(n),
+    }
+    for i, item in enumerate(items):
+        for j, th in enumerate(ths):
+            detected, fa, duration = _item_errors(item, float(th), tolerance, refractory)
+            out["missed"][i, j] = detected.size - int(detected.sum())
+            out["false_accepts"][i, j] = fa.size
+        out["triggers"][i] = len(_check_spans(item[3]))
+        out["seconds"][i] = float(item[4])
+    return out
+
+
+def _frr_at_budget(counts: dict[str, np.ndarray], weights: np.ndarray, budget: float) -> np.ndarray:
+    """FRR at <= ``budget`` FA/h for each row of ``weights`` (B, F): the lowest false-reject
+    rate among thresholds within the budget (1.0 where none is)."""
+    trig = weights @ counts["triggers"]
+    hours = weights @ counts["seconds"] / 3600.0
+    missed = weights @ counts["missed"]
+    fa = weights @ counts["false_accepts"]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        frr = missed / trig[:, None]
+        fa_h = fa / hours[:, None]
+    ok = (fa_h <= budget) & np.isfinite(frr)
+    return np.where(ok, frr, np.inf).min(axis=1).clip(max=1.0)
+
+
+def compare_frr(
+    a: dict[str, np.ndarray],
+    b: dict[str, np.ndarray],
+    budgets: Sequence[float] = COMPARISON_BUDGETS,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> dict[str, dict[str, Any]]:
+    """Is model B's false-reject rate at each false-accepts-per-hour budget lower than model
+    A's on the same streams, or is the difference noise? A paired bootstrap: the streams are
+    resampled with replacement (those with triggers and those without separately, so every
+    sample has both), each sample's DET curves are read for both models, and the 2.5th and
+    97.5th percentiles of B - A give the interval. Per budget: ``a``, ``b``, ``difference``
+    (B - A, negative = B better), ``difference_95``, ``b_better`` and ``a_better`` (shares of
+    the samples where each is strictly lower). ``a`` and ``b`` come from :func:`error_counts`
+    over the same streams in the same order."""
+    if len(a["triggers"]) != len(b["triggers"]) or not np.array_equal(a["triggers"], b["triggers"]):
+        raise DatasetError("compare_frr: the two models were not scored on the same streams")
+    if n_boot < 1:
+        raise DatasetError(f"compare_frr: n_boot must be >= 1, got {n_boot}")
+    n = len(a["triggers"])
+    rng = np.random.default_rng(seed)
+    weights = np.zeros((n_boot, n))
+    for group in (np.flatnonzero(a["triggers"] > 0), np.flatnonzero(a["triggers"] == 0)):
+        if group.size:
+            draws = rng.integers(group.size, size=(n_boot, group.size))
+            np.add.at(weights, (np.arange(n_boot)[:, None], group[draws]), 1.0)
+    full = np.ones((1, n))
+    out = {}
+    for budget in budgets:
+        fa, fb = (_frr_at_budget(c, full, budget)[0] for c in (a, b))
+        da = _frr_at_budget(a, weights, budget)
+        db = _frr_at_budget(b, weights, budget)
+        diff = db - da
+        lo, hi = np.percentile(diff, [2.5, 97.5])
+        out[f"{budget:g}"] = {
+            "a": float(fa),
+            "b": float(fb),
+            "difference": float(fb - fa),
+            "difference_95": [round(float(lo), 4), round(float(hi), 4)],
+            "b_better": round(float((diff < 0).mean()), 4),
+            "a_better": round(float((diff > 0).mean()), 4),
+        }
+    return out
 
 
 def frr_at_fa_per_hour(curve: Sequence[dict[str, Any]], fa_per_hour: float) -> float | None:

@@ -500,3 +500,21 @@ def test_long_negatives_record_what_they_say(tmp_path, caplog):
         evalsets.make_long_negatives(1.0, neg, seed=3, file_minutes=0.5, raw_dir=raw)
     assert "not what the generator makes now" in caplog.text
     assert sorted(evalsets.negative_speech(neg)) == [sorted(said)[1]]
+
+
+def test_compare_two_models_on_the_same_files(tmp_path, capsys):
+    d = labelled_folder(tmp_path)
+    r = evaluate.compare_trigger_models("fake A", "fake B", [d], budgets=(1e6,), n_boot=200,
+                                        detectors=(FakeDetector(), FakeDetector()))  # fmt: skip
+    assert r["triggers"] == 2 and r["frr_at_fa_per_hour"]["1e+06"]["difference"] == 0.0
+    assert r["a"] == "fake A" and r["data"] == [str(d)]
+    # the same model twice through the command line: no difference anywhere
+    assert cli.main(["compare", str(SHIPPED), str(SHIPPED), "--data", str(d), "--boot", "200",
+                     "--json"]) == 0  # fmt: skip
+    out = json.loads(capsys.readouterr().out)
+    assert set(out["frr_at_fa_per_hour"]) == {"0.5", "2", "5", "10", "50"}
+    assert all(v["difference"] == 0 and v["difference_95"] == [0.0, 0.0]
+               for v in out["frr_at_fa_per_hour"].values())  # fmt: skip
+    assert cli.main(["compare", str(SHIPPED), str(SHIPPED), "--data", str(d)]) == 0
+    assert "B better in" in capsys.readouterr().out
+    assert cli.main(["compare", "hey_joe", "hey_joe", "--boot", "5"]) == 2

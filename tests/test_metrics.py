@@ -226,3 +226,49 @@ def test_speaker_metrics_need_both_kinds_of_trial():
         metrics.min_dcf([0.1, 0.2], [1, 1])
     with pytest.raises(ValueError, match="labels"):
         metrics.equal_error_rate([0.1, 0.2], [1, 2])
+
+
+# ---------------------------------------------------------------------------- comparing models
+
+
+def _clips(scores_of_trigger: list[float], fa_peaks: list[float], seed: int = 0) -> list:
+    """One 20 s clip per trigger (span 9-10 s, the given peak at 10 s) and one hour of
+    negatives with the given false-accept peaks."""
+    items = [(stream(20, 0.5, {10.0: v}), 0.5, 0.0, [(9.0, 10.0)], 20.0)
+             for v in scores_of_trigger]  # fmt: skip
+    peaks = {100.0 + 60 * k: v for k, v in enumerate(fa_peaks)}
+    items.append((stream(3600, 0.5, peaks), 0.5, 0.0, [], 3600.0))
+    return items
+
+
+def test_error_counts_sum_to_the_det_curve():
+    items = _clips([0.9, 0.4, 0.7, 0.2], [0.6, 0.3])
+    ths = [0.1, 0.35, 0.5, 0.65, 0.8, 0.95]
+    c = metrics.error_counts(items, ths)
+    curve = metrics.det_curve(items, ths)
+    assert c["missed"].sum(axis=0).tolist() == [p["missed"] for p in curve]
+    assert c["false_accepts"].sum(axis=0).tolist() == [p["false_accepts"] for p in curve]
+    assert c["triggers"].tolist() == [1, 1, 1, 1, 0] and c["seconds"].sum() == 3680.0
+
+
+def test_compare_frr_tells_a_real_difference_from_noise():
+    rng = np.random.default_rng(0)
+    trig = rng.uniform(0.3, 1.0, 60)
+    a = metrics.error_counts(_clips(list(trig), [0.8]))
+    same = metrics.compare_frr(a, a, budgets=(0.5,), n_boot=300)["0.5"]
+    assert same["difference"] == 0.0 and same["difference_95"] == [0.0, 0.0]
+    assert same["b_better"] == same["a_better"] == 0.0
+    # B scores every trigger higher: at <= 0.5 FA/h (threshold above 0.8) it misses far fewer
+    b = metrics.error_counts(_clips(list(np.minimum(trig + 0.3, 0.99)), [0.8]))
+    r = metrics.compare_frr(a, b, budgets=(0.5,), n_boot=300)["0.5"]
+    th = a["thresholds"][a["thresholds"] > 0.8].min()  # A's lowest threshold with no FA
+    assert r["a"] == pytest.approx((trig < th).mean())
+    assert r["b"] < r["a"] and r["difference"] == pytest.approx(r["b"] - r["a"])
+    assert r["difference_95"][1] < 0 and r["b_better"] > 0.99
+    # one trigger apart out of 60: the interval holds 0
+    c = metrics.error_counts(_clips(list(trig[:-1]) + [0.95 if trig[-1] <= 0.8 else 0.5], [0.8]))
+    near = metrics.compare_frr(a, c, budgets=(0.5,), n_boot=300)["0.5"]
+    assert abs(near["difference"]) == pytest.approx(1 / 60)
+    assert near["difference_95"][0] <= 0 <= near["difference_95"][1]
+    with pytest.raises(DatasetError, match="same streams"):
+        metrics.compare_frr(a, metrics.error_counts(_clips([0.5], [])), n_boot=10)

@@ -41,6 +41,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from lib import metrics as event_metrics
 from lib import paths
 from lib.errors import ConfigError, HeyJoeError
 from lib.files import write_json
@@ -1001,8 +1002,6 @@ def choose_threshold(det: list[dict[str, Any]], fa_per_hour: float) -> tuple[flo
     threshold within ``fa_per_hour``; where that misses :data:`USELESS_FRR` or more of the
     triggers (a threshold that (nearly) never fires is no default), the budget is loosened 10x,
     then 100x. ``(None, ...)`` when no point qualifies."""
-    from lib import metrics as event_metrics
-
     threshold, rule = None, "no DET point qualified"
     for factor in (1, 10, 100):
         budget = factor * fa_per_hour
@@ -1285,14 +1284,12 @@ def _examples_per_second(result: TrainResult) -> float | None:
 
 
 #: false accepts per hour at which :func:`architecture_comparison` reads each model's DET curve
-COMPARISON_BUDGETS = (0.5, 2.0, 5.0, 10.0, 50.0)
+COMPARISON_BUDGETS = event_metrics.COMPARISON_BUDGETS
 
 
 def frr_at_budgets(card: dict[str, Any]) -> dict[str, float | None]:
     """A card's false-reject rate at each of :data:`COMPARISON_BUDGETS` (keys ``"0.5"``, ...),
     read off its DET curve; None for each when it has none."""
-    from lib import metrics as event_metrics
-
     det = card.get("dev_det")
     return {
         str(fa): event_metrics.frr_at_fa_per_hour(det, fa) if det else None
