@@ -612,27 +612,84 @@ def compare_trigger_models(
     (:func:`lib.metrics.compare_frr`, a paired bootstrap over the files). ``detectors``
     stand in for the models (tests)."""
     folders = [Path(f) for f in data]
-    counts, names = [], []
+    both, names = [], []
     for k, model in enumerate((model_a, model_b)):
         loaded, detector = None, detectors[k] if detectors else None
         if detector is None:
             loaded = model if _is_model(model) else load_trigger_model(model)
             detector = make_detector(loaded)
-        scored, _ = score_labelled(folders, loaded, detector)
-        items = [s.item() for s in scored]
-        counts.append(metrics.error_counts(items, None, tolerance, refractory))
+        both.append(score_labelled(folders, loaded, detector)[0])
         names.append(getattr(loaded, "name", None) or str(model))
-    n_triggers = int(counts[0]["triggers"].sum())
     return {
         "a": names[0],
         "b": names[1],
         "data": [str(f) for f in folders],
-        "triggers": n_triggers,
+        **compare_scored(both[0], both[1], budgets, n_boot, seed, tolerance, refractory),
+    }
+
+
+def compare_scored(
+    a: Sequence[Scored],
+    b: Sequence[Scored],
+    budgets: Sequence[float] = metrics.COMPARISON_BUDGETS,
+    n_boot: int = 2000,
+    seed: int = 0,
+    tolerance: float = 1.0,
+    refractory: float = 2.0,
+) -> dict[str, Any]:
+    """:func:`compare_trigger_models` on two models' scores of the same files (same order):
+    ``triggers``, ``hours``, ``bootstrap_samples``, ``seed`` and ``frr_at_fa_per_hour``."""
+    if [s.file for s in a] != [s.file for s in b]:
+        raise DatasetError("compare: the two models were not scored on the same files")
+    if not _same_triggers(a, b):
+        raise DatasetError(
+            "compare: the two models count other labels as triggers (their trigger phrases "
+            "differ), so their false-reject rates are not of the same triggers"
+        )
+    counts = [metrics.error_counts([s.item() for s in x], None, tolerance, refractory)
+              for x in (a, b)]  # fmt: skip
+    return {
+        "triggers": int(counts[0]["triggers"].sum()),
         "hours": round(float(counts[0]["seconds"].sum()) / 3600, 3),
         "bootstrap_samples": n_boot,
         "seed": seed,
         "frr_at_fa_per_hour": metrics.compare_frr(counts[0], counts[1], budgets, n_boot, seed),
     }
+
+
+def _same_triggers(a: Sequence[Scored], b: Sequence[Scored]) -> bool:
+    return all((x.spans or []) == (y.spans or []) for x, y in zip(a, b, strict=True))
+
+
+def comparison_rows(
+    scored_by: dict[str, list[Scored]],
+    reference: str,
+    budgets: Sequence[float] = metrics.COMPARISON_BUDGETS,
+    n_boot: int = 2000,
+    tolerance: float = 1.0,
+    refractory: float = 2.0,
+) -> list[dict[str, Any]]:
+    """Notebook 05: each other candidate against ``reference`` (the chosen model): per budget,
+    the difference of false-reject rates (other − reference, points) and its 95 % interval
+    from :func:`compare_scored`; ``*`` marks an interval that leaves out 0."""
+    rows = []
+    for name, scored in scored_by.items():
+        if name == reference:
+            continue
+        if not _same_triggers(scored_by[reference], scored):
+            log.info("%s is not compared with %s: another trigger phrase", name, reference)
+            continue
+        r = compare_scored(scored_by[reference], scored, budgets, n_boot, 0, tolerance,
+                           refractory)["frr_at_fa_per_hour"]  # fmt: skip
+        row: dict[str, Any] = {"model": name, "against": reference}
+        for budget, v in r.items():
+            lo, hi = v["difference_95"]
+            mark = "*" if lo > 0 or hi < 0 else ""
+            row[f"Δfrr@{budget} fa/h"] = (
+                f"{100 * v['difference']:+.0f} [{100 * lo:+.0f}, {100 * hi:+.0f}]{mark}"
+            )
+        rows.append(row)
+    return rows
 
 
 def clip_errors(

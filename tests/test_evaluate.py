@@ -518,3 +518,31 @@ def test_compare_two_models_on_the_same_files(tmp_path, capsys):
     assert cli.main(["compare", str(SHIPPED), str(SHIPPED), "--data", str(d)]) == 0
     assert "B better in" in capsys.readouterr().out
     assert cli.main(["compare", "hey_joe", "hey_joe", "--boot", "5"]) == 2
+
+
+def test_comparison_rows_mark_differences_beyond_the_noise(tmp_path):
+    d = labelled_folder(tmp_path)
+
+    class Deaf(FakeDetector):  # never fires: misses every trigger
+        def process(self, chunk):
+            return 0.0 * super().process(chunk)
+
+    scored = {name: evaluate.score_labelled([d], None, det)[0]
+              for name, det in (("a", FakeDetector()), ("same", FakeDetector()),
+                                ("deaf", Deaf()))}  # fmt: skip
+    rows = {r["model"]: r for r in evaluate.comparison_rows(scored, "a", n_boot=200)}
+    assert set(rows) == {"same", "deaf"} and rows["same"]["against"] == "a"
+    assert rows["same"]["Δfrr@50 fa/h"] == "+0 [+0, +0]"
+    # a at <= 50 FA/h (threshold above the false accept's 0.57): misses c.wav only (50%);
+    # deaf misses both (100%); with two trigger files the bootstrap cannot rule out 0
+    assert rows["deaf"]["Δfrr@50 fa/h"].startswith("+50 [")
+    with pytest.raises(DatasetError, match="same files"):
+        evaluate.compare_scored(scored["a"], scored["a"][:-1])
+    # a model of another phrase counts other labels as triggers: not compared
+    import dataclasses
+
+    other = [dataclasses.replace(x, spans=[]) for x in scored["a"]]
+    with pytest.raises(DatasetError, match="trigger phrases"):
+        evaluate.compare_scored(scored["a"], other)
+    rows = evaluate.comparison_rows({**scored, "activate": other}, "a", n_boot=50)
+    assert {r["model"] for r in rows} == {"same", "deaf"}
