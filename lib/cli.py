@@ -276,6 +276,17 @@ def _pct(value: float | None) -> str:
     return "" if value is None else f"{100 * value:.0f}%"
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from lib.trigger import cards
+    from lib.trigger.export import export_model
+
+    model = cards.load_model(args.model)
+    out = Path(args.out) if args.out else Path(f"{model.name}.npz")
+    path = export_model(model, out, overwrite=args.overwrite)
+    print(f"{path}  ({path.stat().st_size / 1e3:.0f} kB; use it as --model {path})")
+    return 0
+
+
 def cmd_models(args: argparse.Namespace) -> int:
     if args.speaker:
         return _speaker_models(args)
@@ -643,6 +654,14 @@ def build_parser() -> argparse.ArgumentParser:
     add_profile(p)
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=cmd_mine_negatives)
+
+    p = sub.add_parser(
+        "export", help="a trigger model as one .npz file that listens without TensorFlow"
+    )
+    p.add_argument("model", nargs="?", help="model name or folder (default: the shipped one)")
+    p.add_argument("--out", help="the file to write (default: ./<name>.npz)")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("models", help="list the trigger (or speaker) models (model cards)")
     p.add_argument("--tree", action="store_true", help="show the lineage tree")

@@ -118,8 +118,11 @@ def model_info(model: Any) -> dict[str, Any]:
     """Name, path, parent, threshold, size on disk and parameter count of a trigger model."""
     card = dict(getattr(model, "card", {}) or {})
     path = Path(getattr(model, "path", "") or "")
-    size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file()) if path.is_dir() else 0
-    params = None
+    if path.is_dir():
+        size = sum(p.stat().st_size for p in path.rglob("*") if p.is_file())
+    else:  # an exported model file
+        size = path.stat().st_size if path.is_file() else 0
+    params = card.get("n_parameters")
     keras_model = getattr(model, "keras_model", None)
     if keras_model is not None:
         try:

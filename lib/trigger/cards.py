@@ -254,7 +254,8 @@ def feature_differences(model: dict[str, Any], other: dict[str, Any]) -> list[st
 def load_model(
     name_or_dir: str | os.PathLike | None = None, feature_config: Any = None
 ) -> TriggerModel:
-    """Load a trigger model directory by name or path (None → the shipped ``hey_joe``).
+    """Load a trigger model directory by name or path (None → the shipped ``hey_joe``), or
+    an exported ``.npz`` file (:mod:`lib.trigger.export`: for the streaming detector only).
 
     The card is validated, the file loaded with Keras safe mode, and the network checked
     against the architecture and feature settings the card states; ``feature_config``, if
@@ -262,6 +263,13 @@ def load_model(
     """
     from lib.trigger.model import architecture_differences
 
+    if name_or_dir is not None and str(name_or_dir).endswith(".npz"):
+        from lib.trigger.export import load_exported  # numpy only: no TensorFlow
+
+        exported = load_exported(name_or_dir)
+        if feature_config is not None:
+            exported.check_features(feature_config, "the requested feature configuration")
+        return exported  # type: ignore[return-value]
     model_dir = find_model_dir(name_or_dir)
     card = read_card(model_dir)
     model_path = model_dir / str(card.get("model_file") or MODEL_FILE)

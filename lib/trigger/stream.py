@@ -27,12 +27,21 @@ from lib.features import _kernels as _features_kernels
 from lib.features import compute_features
 
 
-class _Weights:
+class StreamWeights:
     """The network's weights as float32 numpy arrays, with every BatchNorm (inference
     statistics) folded into the weights next to it: the conv's into the conv, each GRU's
-    output BatchNorm into the input weights of the layer after it."""
+    output BatchNorm into the input weights of the layer after it. Made from a Keras model
+    (:meth:`from_keras`) or from the arrays of an exported file (:meth:`from_arrays`)."""
 
-    def __init__(self, keras_model: object, n_gru: int) -> None:
+    kernel_size: int
+    conv_w: np.ndarray  # (kernel * bins, filters)
+    conv_b: np.ndarray  # (filters,)
+    grus: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]  # w, u, b_in, b_rec
+    out_w: np.ndarray  # (units,)
+    out_b: np.float32
+
+    @classmethod
+    def from_keras(cls, keras_model: object, n_gru: int) -> StreamWeights:
         def layer(name: str) -> object:
             return keras_model.get_layer(name)  # type: ignore[attr-defined]
 
@@ -42,6 +51,7 @@ class _Weights:
             scale = gamma / np.sqrt(var + lay.epsilon)
             return scale, beta - mean * scale
 
+        self = cls()
         f32 = np.float32
         kernel, bias = (np.asarray(a, np.float64) for a in layer("conv").get_weights())
         self.kernel_size, n_in, filters = kernel.shape
@@ -68,6 +78,52 @@ class _Weights:
         dw = dw[:, 0]
         self.out_w = (prev[0] * dw).astype(f32)
         self.out_b = f32(prev[1] @ dw + db[0])
+        return self
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The weights by name, for an exported file (:meth:`from_arrays` reads them back)."""
+        out = {"conv_w": self.conv_w, "conv_b": self.conv_b, "out_w": self.out_w,
+               "out_b": np.asarray(self.out_b, np.float32),
+               "kernel_size": np.asarray(self.kernel_size, np.int64)}  # fmt: skip
+        for i, (w, u, b_in, b_rec) in enumerate(self.grus, 1):
+            out.update({f"gru{i}_w": w, f"gru{i}_u": u, f"gru{i}_b_in": b_in,
+                        f"gru{i}_b_rec": b_rec})  # fmt: skip
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays: dict[str, np.ndarray], n_gru: int, n_bins: int) -> StreamWeights:
+        """Weights from :meth:`arrays`' names; ValueError naming what is missing or whose
+        shape does not fit (``n_gru`` GRUs on ``n_bins`` features per frame)."""
+        missing = [k for k in ("conv_w", "conv_b", "out_w", "out_b", "kernel_size")
+                   if k not in arrays]  # fmt: skip
+        parts = ("w", "u", "b_in", "b_rec")
+        missing += [f"gru{i}_{p}" for i in range(1, n_gru + 1) for p in parts
+                    if f"gru{i}_{p}" not in arrays]  # fmt: skip
+        if missing:
+            raise ValueError(f"missing weights {', '.join(missing)}")
+        self = cls()
+        f32 = np.float32
+        self.kernel_size = int(arrays["kernel_size"])
+        self.conv_w = np.ascontiguousarray(arrays["conv_w"], dtype=f32)
+        self.conv_b = np.asarray(arrays["conv_b"], dtype=f32)
+        if self.conv_w.ndim != 2 or self.conv_w.shape[0] != self.kernel_size * n_bins:
+            raise ValueError(f"conv_w has shape {self.conv_w.shape}, not "
+                             f"({self.kernel_size} x {n_bins}, filters)")  # fmt: skip
+        n_in = self.conv_w.shape[1]
+        self.grus = []
+        for i in range(1, n_gru + 1):
+            w, u, b_in, b_rec = (np.asarray(arrays[f"gru{i}_{p}"], dtype=f32)
+                                 for p in ("w", "u", "b_in", "b_rec"))  # fmt: skip
+            units = u.shape[0]
+            if w.shape != (n_in, 3 * units) or u.shape != (units, 3 * units):
+                raise ValueError(f"gru{i} weights have shapes {w.shape}, {u.shape}")
+            self.grus.append((w, u, b_in, b_rec))
+            n_in = units
+        self.out_w = np.asarray(arrays["out_w"], dtype=f32)
+        if self.out_w.shape != (n_in,):
+            raise ValueError(f"out_w has shape {self.out_w.shape}, not ({n_in},)")
+        self.out_b = f32(arrays["out_b"])
+        return self
 
 
 class StreamingDetector:
@@ -86,7 +142,10 @@ class StreamingDetector:
         self.hop_seconds: float = float(model.hop_seconds)  # type: ignore[attr-defined]
         self.offset_seconds: float = float(model.offset_seconds)  # type: ignore[attr-defined]
         self.stride = int(arch.conv_stride)
-        self._w = _Weights(model.keras_model, len(arch.gru_units))  # type: ignore[attr-defined]
+        weights = getattr(model, "stream_weights", None)  # an exported model's
+        if weights is None:
+            weights = StreamWeights.from_keras(model.keras_model, len(arch.gru_units))  # type: ignore[attr-defined]
+        self._w = weights
         self._win = self.feature_config.win_length
         self._hop = self.feature_config.hop_length
         self._n_bins = self.feature_config.n_bins
