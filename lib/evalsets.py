@@ -113,7 +113,7 @@ def _bed(rng: np.random.Generator, kind: str, n: int) -> np.ndarray:
 #: a corpus clip for the generators: (text, audio at 16 kHz, "engine:voice")
 Clip = tuple[str, np.ndarray, str]
 #: what a long negative file says where: [start s, end s, text, "engine:voice"]
-Said = list
+Said = list[float | str]
 
 
 def _speech(
@@ -272,8 +272,8 @@ def make_long_negatives(
     # what each file says where: kept for the files reused; for files made before this was
     # recorded, worked out again by running the seeded generator without writing anything
     old = read_json_dict(out / "manifest.json").get("said") or {}
-    said = {name: old[name] for *_, name in plan if name in old and not any(
-        name == t[2] for t in todo)}  # fmt: skip
+    made = {name for *_, name in todo}
+    said = {name: old[name] for *_, name in plan if name in old and name not in made}
     missing = [p for p in plan if p[2] not in said]
     if missing:
         clips = _dev_clips(raw_dir, "negative", split=split)
