@@ -72,6 +72,16 @@ def test_labelled_triggers_in_the_source_are_not_false_accepts(tmp_path):
     assert [p.name for p in rep.written] == ["room_00020.01s.wav"]
 
 
+def test_files_of_one_name_in_different_folders_keep_apart(tmp_path):
+    src = _source(tmp_path)
+    (src / "b").mkdir()
+    write_wav(src / "b" / "room.wav", clip(30.0, [(5.0, 5.3)], amp=0.3), SR)
+    rep = mining.mine_false_accepts(None, [src], tmp_path / "mined", window_seconds=4.0,
+                                    detector=FakeDetector())  # fmt: skip
+    assert sorted(p.name for p in rep.written) == [
+        "b__room_00005.01s.wav", "room_00005.01s.wav", "room_00020.01s.wav"]  # fmt: skip
+
+
 def test_max_per_file_keeps_the_most_confident(tmp_path):
     d = tmp_path / "negatives"
     d.mkdir()

@@ -7,13 +7,13 @@ training", openWakeWord's false-positive mining).
   (:func:`lib.metrics.scores_to_events`) and writes one window of ``window_seconds`` around
   each event into a folder of recordings (default ``data/mined/``, kept apart from
   ``data/recordings/`` so the hand-labelled splits do not take them in),
-  ``<source>_<seconds>s.wav``, with an empty Audacity label file beside it (= no trigger),
-  so notebook 02 can review them like any recording (``recordings_dir: data/mined``). The
-  event sits at a seeded random place in the last 10–90 % of its window (the model heard
-  what led up to it). A source file with a label file of its own
-  has its labelled triggers respected: events within ``tolerance`` after a labelled span
-  are detections, not false accepts, and windows that would hold a labelled trigger are not
-  written. Source audio without a label file is taken to hold no trigger.
+  ``<source>_<seconds>s.wav`` (``sub__file_...`` for ``sub/file.wav`` of a folder), with an
+  empty Audacity label file beside it (= no trigger), so notebook 02 can review them like any
+  recording (``recordings_dir: data/mined``). The event sits at a seeded random place in the
+  last 10–90 % of its window (the model heard what led up to it). A source file with a label
+  file of its own has its labelled spans respected: events within ``tolerance`` after a
+  labelled span are detections, not false accepts, and windows that would hold a labelled
+  span are not written. Source audio without a label file is taken to hold no trigger.
 - Mining is idempotent and never overwrites: a window already in the folder is reused (a
   person may have labelled it since), so a second run over the same audio only adds what is
   new; the windows are written atomically.
@@ -86,19 +86,22 @@ def mined_dir(name: str = MINED_FOLDER) -> Path:
     return paths.data_dir() / name
 
 
-def _sources(sources: Sequence[str | Path]) -> list[Path]:
+def _sources(sources: Sequence[str | Path]) -> list[tuple[Path, str]]:
+    """``(file, name)`` for every audio file of ``sources``; the name (what mined windows
+    are called after) is the file's path inside its folder, ``/`` as ``__``, without suffix,
+    so files of the same name in different sub-folders keep apart."""
     if not sources:
         raise ConfigError("false-accept mining: give at least one audio file or folder")
-    files: list[Path] = []
+    files: list[tuple[Path, str]] = []
     for src in sources:
         p = Path(src)
         if p.is_dir():
             found = [f for f in audio.find_audio_files(p) if not f.name.startswith(".")]
             if not found:
                 raise AudioError(f"{p}: no audio files ({', '.join(audio.SUPPORTED_EXTENSIONS)})")
-            files += found
+            files += [(f, "__".join(f.relative_to(p).with_suffix("").parts)) for f in found]
         elif p.is_file():
-            files.append(p)
+            files.append((p, p.stem))
         else:
             raise AudioError(f"{p}: no such audio file or folder")
     return files
@@ -159,7 +162,7 @@ def mine_false_accepts(
     out.mkdir(parents=True, exist_ok=True)
     report = MiningReport(out, thr)
     sr = int(detector.sample_rate)
-    for k, path in enumerate(files):
+    for k, (path, name) in enumerate(files):
         spans = _source_spans(path)
         try:
             scored = evaluate.score_file(path, detector, chunk_seconds)
@@ -191,7 +194,7 @@ def mine_false_accepts(
                 log.info("%s at %.2f s: its window holds a labelled trigger, not written",
                          path.name, t)  # fmt: skip
                 continue
-            target = out / f"{path.stem}_{t:08.2f}s.wav"
+            target = out / f"{name}_{t:08.2f}s.wav"
             if target.exists():
                 report.reused.append(target)
                 continue
