@@ -67,6 +67,8 @@ def test_export_never_overwrites_and_bad_files_are_named(shipped, exported, tmp_
     export_model(shipped, exported, overwrite=True)
     with pytest.raises(ConfigError, match=".npz"):
         export_model(shipped, tmp_path / "model.bin")
+    with pytest.raises(ConfigError, match="already an exported model"):
+        export_model(load_model(exported), tmp_path / "again.npz")
     bad = tmp_path / "bad.npz"
     bad.write_bytes(b"not a zip")
     with pytest.raises(ModelError, match="bad.npz: not an exported trigger model"):

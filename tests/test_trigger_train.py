@@ -233,6 +233,12 @@ def test_fine_tune_reports_transfer_and_parent_features_must_match(datasets) -> 
     with pytest.raises(cards.ModelError, match=r"dataset 'toy_mel20'.*parent model 'base'"):
         tr.train(_cfg(model_name="x", datasets={"toy_mel20": 1.0}, dev_dataset=None,
                       parent="base"))  # fmt: skip
+    # an exported file listens, but training starts from a model folder
+    from lib.trigger.export import export_model
+
+    npz = export_model(cards.load_model("base"), cards.local_dir() / "base.npz")
+    with pytest.raises(ConfigError, match="exported model file"):
+        tr.train(_cfg(model_name="y", epochs=1, parent=str(npz), dev_dataset=None))
 
 
 def test_default_threshold_loosens_the_budget_only_when_it_misses_nearly_everything():

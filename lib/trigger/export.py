@@ -53,6 +53,8 @@ def export_model(model: Any, out: str | os.PathLike, overwrite: bool = False) ->
     from lib.trigger.stream import StreamWeights
 
     out = Path(out)
+    if getattr(model, "keras_model", None) is None:
+        raise ConfigError(f"{model.path} is already an exported model: export a model folder")
     if out.suffix != SUFFIX:
         raise ConfigError(f"{out}: an exported model is a {SUFFIX} file")
     if out.exists() and not overwrite:

@@ -718,6 +718,12 @@ def train(
     fc_model = None
     if cfg.parent:
         parent_model = cards.load_model(cfg.parent)
+        if parent_model.keras_model is None:  # an exported .npz: weights for listening only
+            source = parent_model.card.get("exported_from")
+            raise ConfigError(
+                f"parent {cfg.parent!r} is an exported model file: fine-tuning starts from a "
+                f"model folder (the one it was exported from: {source})"
+            )
         fc_model = parent_model.feature_config
     what = f"the parent model {cfg.parent!r} ({parent_model.path})" if parent_model else "the model"
     data = TrainingData(
