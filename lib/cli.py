@@ -278,9 +278,15 @@ def _pct(value: float | None) -> str:
 
 def cmd_export(args: argparse.Namespace) -> int:
     from lib.trigger import cards
-    from lib.trigger.export import export_model
+    from lib.trigger.export import FOLDER_EXPORT, export_model
 
     model = cards.load_model(args.model)
+    if args.keep and args.out:
+        raise ConfigError("--keep writes into the model's folder: leave out --out")
+    if args.keep:  # derived from the folder's own model file: replacing it loses nothing
+        path = export_model(model, model.path / FOLDER_EXPORT, overwrite=True)
+        print(f"{path}  (listening from this folder now loads it, without TensorFlow)")
+        return 0
     out = Path(args.out) if args.out else Path(f"{model.name}.npz")
     path = export_model(model, out, overwrite=args.overwrite)
     print(f"{path}  ({path.stat().st_size / 1e3:.0f} kB; use it as --model {path})")
@@ -661,6 +667,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", nargs="?", help="model name or folder (default: the shipped one)")
     p.add_argument("--out", help="the file to write (default: ./<name>.npz)")
     p.add_argument("--overwrite", action="store_true", help="replace an existing file")
+    p.add_argument(
+        "--keep", action="store_true",
+        help="write it into the model's folder (model.npz): listening then starts without "
+        "TensorFlow",
+    )  # fmt: skip
     p.set_defaults(func=cmd_export)
 
     p = sub.add_parser("models", help="list the trigger (or speaker) models (model cards)")

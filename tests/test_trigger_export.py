@@ -115,3 +115,52 @@ def test_startup_benchmark_quick_prints_one_json_line():
     assert figures["benchmark"] == "startup" and figures["export_imports_tensorflow"] is False
     assert figures["ours_export_seconds"] > 0 and figures["ours_keras_seconds"] > 0
     assert figures["ours_export_rss_mb"] > 0 and figures["ours_keras_rss_mb"] > 0
+
+
+def test_listening_uses_the_export_kept_in_a_model_folder(tmp_path, caplog):
+    import shutil
+
+    from lib.trigger import cards
+    from lib.trigger.export import FOLDER_EXPORT, load_for_listening
+
+    folder = cards.local_dir() / "mine"
+    shutil.copytree(SHIPPED, folder, ignore=shutil.ignore_patterns(FOLDER_EXPORT))
+    cards.update_card(folder, name="mine")
+    assert load_for_listening("mine").keras_model is not None  # nothing kept: Keras
+    assert cli.main(["export", "mine", "--keep"]) == 0
+    m = load_for_listening("mine")
+    assert m.keras_model is None and m.name == "mine" and m.threshold == 0.96
+    cards.update_card(folder, threshold=0.5)  # a re-evaluation moves the threshold
+    assert load_for_listening("mine").threshold == 0.5
+    x = (0.1 * np.random.default_rng(1).standard_normal(16000 * 5)).astype(np.float32)
+    np.testing.assert_array_equal(score_audio(m, x), score_audio(load_model(folder), x))
+    # listening from the folder imports no TensorFlow
+    code = (f"import sys; sys.path.insert(0, {str(paths.PROJ_ROOT)!r})\n"
+            "from lib.trigger.export import load_for_listening\n"
+            f"m = load_for_listening({str(folder)!r})\n"
+            "print(type(m).__name__, 'tensorflow' in sys.modules)")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120, check=True)  # fmt: skip
+    assert done.stdout.split() == ["ExportedModel", "False"]
+    # an export of another model file (the folder was trained again): the Keras model
+    kept = folder / FOLDER_EXPORT
+    with np.load(kept) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays["meta"]))
+    np.savez(kept, **{**arrays, "meta": np.array(json.dumps({**meta, "source_sha1": "0" * 40}))})
+    with caplog.at_level("INFO", logger="lib.trigger.export"):
+        assert load_for_listening("mine").keras_model is not None
+    assert "exported from another model file" in caplog.text
+    kept.write_bytes(b"damaged")  # a damaged one: a warning naming it, and the Keras model
+    with caplog.at_level("WARNING", logger="lib.trigger.export"):
+        assert load_for_listening("mine").keras_model is not None
+    assert f"{kept} cannot be used" in caplog.text
+    assert cli.main(["export", "mine", "--keep", "--out", "x.npz"]) == 2
+
+
+def test_the_shipped_model_keeps_an_export_of_its_model_file():
+    from lib.trigger.export import FOLDER_EXPORT, _file_sha1, load_exported
+
+    kept = load_exported(SHIPPED / FOLDER_EXPORT)
+    assert kept.card["source_sha1"] == _file_sha1(SHIPPED / "model.keras")
+    assert kept.card["exported_from"] == "checkpoints/trigger/hey_joe"

@@ -465,10 +465,11 @@ def make_controller(cfg: LiveConfig) -> Any:
 
 def build(cfg: LiveConfig, on_scores: Any = None, synchronous: bool = False) -> Assistant:
     """An assistant from its settings: the trigger model, recogniser, controller and gate."""
-    from lib.trigger import StreamingDetector, load_model
+    from lib.trigger import StreamingDetector
+    from lib.trigger.export import load_for_listening
 
     controller = make_controller(cfg)  # missing credentials fail here, before any loading
-    detector = StreamingDetector(load_model(cfg.model))
+    detector = StreamingDetector(load_for_listening(cfg.model))  # a kept export: no TensorFlow
     gate = SpeakerGate(cfg.speaker_gate) if cfg.speaker_gate else None
     return Assistant(
         detector,

@@ -36,6 +36,9 @@ log = logging.getLogger(__name__)
 #: the version of the file layout below
 FORMAT = "heyjoe-trigger-export-1"
 SUFFIX = ".npz"
+#: an export kept inside its model folder (``heyjoe export MODEL --keep``), which listening
+#: uses instead of the Keras file while it was made from that folder's current model file
+FOLDER_EXPORT = "model.npz"
 
 
 def is_export(path: str | os.PathLike) -> bool:
@@ -45,6 +48,24 @@ def is_export(path: str | os.PathLike) -> bool:
 
 def _card_fingerprint(card: dict[str, Any]) -> str:
     return hashlib.sha1(json.dumps(card, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def _shown(path: Path) -> str:
+    """``path`` relative to the repository when inside it (a committed export names no
+    machine's folders), else absolute."""
+    from lib import paths
+
+    try:
+        return Path(path).resolve().relative_to(paths.PROJ_ROOT.resolve()).as_posix()
+    except ValueError:
+        return str(Path(path).resolve())
+
+
+def _file_sha1(path: Path) -> str | None:
+    try:
+        return hashlib.sha1(path.read_bytes()).hexdigest()
+    except OSError:
+        return None
 
 
 def export_model(model: Any, out: str | os.PathLike, overwrite: bool = False) -> Path:
@@ -69,8 +90,9 @@ def export_model(model: Any, out: str | os.PathLike, overwrite: bool = False) ->
         "features": model.feature_config.to_dict(),
         "architecture": model.arch.to_dict(),
         "n_parameters": card.get("n_parameters"),
-        "exported_from": str(model.path),
+        "exported_from": _shown(model.path),
         "card_fingerprint": _card_fingerprint(card),
+        "source_sha1": _file_sha1(model.path / str(card.get("model_file") or "model.keras")),
         "exported": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     arrays = {f"w_{k}": v for k, v in weights.arrays().items()}
@@ -152,3 +174,40 @@ def load_exported(path: str | os.PathLike) -> ExportedModel:
     except (ConfigError, ValueError, KeyError) as exc:
         raise ModelError(f"{path}: the export does not hold a usable model ({exc})") from None
     return model
+
+
+def load_for_listening(name_or_dir: str | os.PathLike | None = None) -> Any:
+    """The trigger model for the streaming detector, loaded the cheapest way that gives the
+    same scores: an exported ``.npz`` path as it is; a model folder (a name, a path or None for
+    the shipped one) through the export kept inside it (:data:`FOLDER_EXPORT`) when that was
+    made from the folder's current model file with the same architecture and features — numpy
+    only, with the card's name and threshold; otherwise the Keras model
+    (:func:`lib.trigger.cards.load_model`), with a note of why."""
+    from lib.features import FeatureConfig
+    from lib.trigger import cards
+    from lib.trigger.model import ArchSpec
+
+    if name_or_dir is not None and is_export(name_or_dir):
+        return load_exported(name_or_dir)
+    model_dir = cards.find_model_dir(name_or_dir)
+    kept = model_dir / FOLDER_EXPORT
+    if kept.is_file():
+        try:
+            card = cards.read_card(model_dir)
+            exported = load_exported(kept)
+            model_file = model_dir / str(card.get("model_file") or cards.MODEL_FILE)
+            same = (
+                exported.card.get("source_sha1") == _file_sha1(model_file)
+                and exported.arch == ArchSpec.from_dict(card["architecture"])
+                and exported.feature_config == FeatureConfig.from_dict(card["features"])
+            )
+        except (ModelError, ConfigError) as exc:
+            log.warning("%s cannot be used (%s): loading the Keras model", kept, exc)
+        else:
+            if same:
+                exported.name = str(card["name"])
+                exported.threshold = float(card["threshold"])
+                exported.card = {**card, "listening_from": str(kept)}
+                return exported
+            log.info("%s was exported from another model file: loading the Keras model", kept)
+    return cards.load_model(model_dir)
