@@ -457,6 +457,16 @@ def trigger_report(
     }
 
 
+def _records_by_name(
+    folders: Sequence[Path | str], read: Callable[[Path], dict[str, Any]]
+) -> dict[str, Any]:
+    """What ``read(folder)`` records per file, under the files' names in reports."""
+    folders = [Path(f) for f in folders]
+    many = len(folders) > 1
+    return {_labelled_name(folder, name, many): record
+            for folder in folders for name, record in read(folder).items()}  # fmt: skip
+
+
 def frr_by_voice(
     scored: Sequence[Scored],
     folders: Sequence[Path | str],
@@ -469,12 +479,7 @@ def frr_by_voice(
     Triggers of other files count as ``unknown``; None when no folder has that record."""
     from lib.evalsets import span_voices
 
-    folders = [Path(f) for f in folders]
-    many = len(folders) > 1
-    known: dict[str, list[tuple[float, float, str]]] = {}
-    for folder in folders:
-        for name, spans in span_voices(folder).items():
-            known[_labelled_name(folder, name, many)] = spans
+    known = _records_by_name(folders, span_voices)
     if not known:
         return None
     items, groups = [], []
@@ -512,12 +517,7 @@ def false_accepts_said(
     files without a record (``voice`` None)."""
     from lib.evalsets import negative_speech
 
-    folders = [Path(f) for f in folders]
-    many = len(folders) > 1
-    known: dict[str, list[tuple[float, float, str, str]]] = {}
-    for folder in folders:
-        for name, spans in negative_speech(folder).items():
-            known[_labelled_name(folder, name, many)] = spans
+    known = _records_by_name(folders, negative_speech)
     errs = metrics.clip_errors([s.item() for s in scored], threshold, tolerance, refractory)
     out = []
     for e in errs:

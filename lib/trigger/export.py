@@ -29,7 +29,7 @@ import numpy as np
 
 from lib.errors import ConfigError
 from lib.files import atomic_path
-from lib.trigger.cards import ModelError
+from lib.trigger.cards import ModelError, TriggerModel
 
 log = logging.getLogger(__name__)
 
@@ -132,15 +132,7 @@ class ExportedModel:
             "offline predict needs the Keras model folder it came from"
         )
 
-    def check_features(self, fc: Any, what: str) -> None:
-        from lib.trigger.cards import feature_differences
-
-        diff = feature_differences(self.feature_config.to_dict(), fc.to_dict())
-        if diff:
-            raise ModelError(
-                f"{what} has other feature settings than model {self.name!r} "
-                f"({self.path}): {'; '.join(diff)}"
-            )
+    check_features = TriggerModel.check_features
 
 
 def load_exported(path: str | os.PathLike) -> ExportedModel:
