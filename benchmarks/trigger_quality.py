@@ -10,8 +10,10 @@ with the long negatives for false accepts per hour, and the test set (MBROLA and
 Our model gives a score per 40 ms, so its DET curve sweeps the threshold; PocketSphinx gives
 detections, so its curve is one point per keyphrase threshold (``--kws-thresholds``), each a
 full pass. Reported: the false-reject rate at <= 0.5 / 2 / 5 / 10 / 50 false accepts per hour
-(None where no point is that quiet), the false-reject rate per voice at each system's
-<= 5 FA/h operating point, and milliseconds of one CPU core per second of audio.
+(None where no point is that quiet), with the 95 % interval of the difference (PocketSphinx
+minus ours) from a paired bootstrap over the files (:func:`lib.metrics.compare_frr`, as
+``heyjoe compare``), the false-reject rate per voice at each system's <= 5 FA/h operating
+point, and milliseconds of one CPU core per second of audio.
 
 Usage: .venv/bin/python benchmarks/trigger_quality.py [--quick] [--model NAME_OR_DIR]
 Prints a table to stderr and one JSON line of figures to stdout.
@@ -148,6 +150,7 @@ def run_ours(model_arg: str | None, dev: Path, neg: Path, test: Path) -> dict[st
         "ms_per_audio_second": round(1000 * cpu / seconds, 2),
         "dev_triggers": report["at_model_threshold"]["n_triggers"],
         "hours": round(report["at_model_threshold"]["hours"], 3),
+        "counts": metrics.error_counts([s.item() for s in scored]),
     }
 
 
@@ -158,10 +161,12 @@ def run_pocketsphinx(phrase: str, thresholds: list[float], dev: Path, neg: Path,
     except ImportError as exc:
         return {"error": f"pocketsphinx not installed ({exc})"}
     curve, reports, cpu, seconds = [], {}, 0.0, 0.0
+    passes = []  # per file, each pass's misses and false accepts: the bootstrap's input
     for kt in thresholds:
         det = KeyphraseDetector(phrase, kt)
         timed = CpuTimed(det)
         r, scored = evaluate_trigger_scores([dev, neg], detector=timed, threshold=0.5)
+        passes.append(metrics.error_counts([s.item() for s in scored], [0.5]))
         cpu += timed.cpu_seconds
         seconds += r["audio_seconds"]
         point = {**r["at_model_threshold"], "threshold": kt}
@@ -189,6 +194,13 @@ def run_pocketsphinx(phrase: str, thresholds: list[float], dev: Path, neg: Path,
             for p in curve
         ],  # fmt: skip
         "ms_per_audio_second": round(1000 * cpu / seconds, 2) if seconds else None,
+        "counts": {
+            "thresholds": np.asarray(thresholds, float),
+            "triggers": passes[0]["triggers"],
+            "seconds": passes[0]["seconds"],
+            "missed": np.concatenate([c["missed"] for c in passes], axis=1),
+            "false_accepts": np.concatenate([c["false_accepts"] for c in passes], axis=1),
+        },
     }
 
 
@@ -218,6 +230,8 @@ def main() -> None:
     ours = run_ours(args.model, dev, neg, test)
     ref = run_pocketsphinx("hey joe", thresholds, dev, neg, test)
     both = "error" not in ref
+    # is the difference more than these sets' noise? (A = ours, B = PocketSphinx)
+    diff = metrics.compare_frr(ours["counts"], ref["counts"], BUDGETS) if both else {}
     figures = {
         "benchmark": "trigger_quality",
         "dev_triggers": ours["dev_triggers"],
@@ -226,6 +240,7 @@ def main() -> None:
         **{f"ours_frr_at_{k}_fa_per_hour": v for k, v in ours["frr_at"].items()},
         **{f"pocketsphinx_frr_at_{k}_fa_per_hour": (ref["frr_at"][k] if both else None)
            for k in ours["frr_at"]},  # fmt: skip
+        **{f"pocketsphinx_minus_ours_at_{k}_95": v["difference_95"] for k, v in diff.items()},
         "ours_test_frr_at_5": ours["test_frr_at_5"],
         "pocketsphinx_test_frr_at_5": ref.get("test_frr_at_5"),
         "ours_frr_by_voice_at_5": ours["by_voice_at_5"],

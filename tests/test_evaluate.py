@@ -424,6 +424,9 @@ def test_trigger_quality_benchmark_quick_prints_one_json_line():
     assert figures["pocketsphinx_ms_per_audio_second"] > 0  # pocketsphinx is a dependency
     (point,) = figures["pocketsphinx_points"]
     assert 0.0 <= point["false_reject_rate"] <= 1.0 and point["threshold"] == 1e-20
+    for budget in ("0.5", "2", "5", "10", "50"):  # the bootstrap interval of the difference
+        lo, hi = figures[f"pocketsphinx_minus_ours_at_{budget}_95"]
+        assert -1.0 <= lo <= hi <= 1.0
     # the quick sets are made fresh here, so they say who speaks each trigger
     by_voice = figures["ours_frr_by_voice_at_5"]
     assert by_voice["dev"] and {v.split(":")[0] for v in by_voice["dev"]} == {"festival"}

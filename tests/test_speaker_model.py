@@ -211,5 +211,6 @@ def test_speaker_models_are_listed_from_their_cards(capsys, caplog):
     out = capsys.readouterr().out
     assert "12.50%" in out and "mine" in out and "default" in out
     assert cli.main(["models", "--speaker", "--json"]) == 0
-    assert {r["name"] for r in json.loads(capsys.readouterr().out)} == {"mine", "default"}
+    names = {r["name"] for r in json.loads(capsys.readouterr().out)}
+    assert {"mine", "default"} <= names and "broken" not in names  # (a demo adds "quick")
     assert cli.main(["models", "--speaker", "--tree"]) == 2
