@@ -5,7 +5,9 @@ database (festival voices and their pitch/formant-shifted variants, never seen i
 ``--split test``: the held-out espeak-ng/flite speakers instead, same engines as training).
 Both systems embed each whole file their own way (ours: energy VAD, 2 s windows, average;
 Resemblyzer: its preprocess_wav (webrtcvad) and embed_utterance); the same trials are scored
-by cosine similarity and the equal error rate comes from ``lib.metrics.equal_error_rate``.
+by cosine similarity and the equal error rate comes from ``lib.metrics.equal_error_rate``,
+with the 95 % interval of the difference (Resemblyzer minus ours) from a paired bootstrap over
+the speakers (``lib.metrics.compare_eer``).
 Cost: milliseconds of one CPU core per second of audio (both limited to one thread).
 
 Resemblyzer is optional (``pip install -e .[bench]``); without it its figures are null.
@@ -31,17 +33,9 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from lib import audio  # noqa: E402
 from lib.config import load_config  # noqa: E402
-from lib.metrics import equal_error_rate  # noqa: E402
+from lib.metrics import compare_eer, equal_error_rate  # noqa: E402
 from lib.speaker import database  # noqa: E402
 from lib.speaker.train import trial_scores  # noqa: E402
-
-
-def pick(db: database.SpeakerDatabase, n: int, split: str) -> list[database.Utterance]:
-    utts = db.by_split(split)
-    if len(utts) > n:
-        idx = np.random.default_rng(0).choice(len(utts), size=n, replace=False)
-        utts = [utts[i] for i in sorted(idx)]
-    return utts
 
 
 def run_ours(model_arg: str | None, files: list[Path]) -> tuple[np.ndarray, float, dict]:
@@ -89,12 +83,12 @@ def main() -> None:
     args = parser.parse_args()
     cfg = load_config("speaker", "quick" if args.quick else "full")
     db = database.load_database(cfg)
-    utts = pick(db, args.utterances or (16 if args.quick else 200), args.split)
+    utts = db.sample(args.split, args.utterances or (16 if args.quick else 200))
     files = [db.full_path(u) for u in utts]
     speakers = [u.speaker for u in utts]
     seconds = sum(len(audio.read_audio(f)[0]) / audio.read_audio(f)[1] for f in files)
 
-    results = {}
+    results, trials = {}, {}
     for name, fn in (("ours", lambda: run_ours(args.model, files)),
                      ("resemblyzer", lambda: run_resemblyzer(files))):  # fmt: skip
         emb, cpu, info = fn()
@@ -103,11 +97,18 @@ def main() -> None:
             continue
         emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)
         scores, labels = trial_scores(emb, speakers)
+        trials[name] = scores
         eer, thr = equal_error_rate(scores, labels)
         results[name] = {"eer": round(eer, 4), "eer_threshold": round(thr, 4),
                          "ms_per_audio_second": round(1000 * cpu / seconds, 2), **info}  # fmt: skip
     ours, ref = results["ours"], results["resemblyzer"]
     both = ref["eer"] is not None
+    diff_95 = None
+    if both:  # is the gap more than these speakers' noise? (bootstrap over speakers)
+        iu = np.triu_indices(len(files), k=1)
+        spk = np.array(speakers)
+        diff_95 = compare_eer(trials["ours"], trials["resemblyzer"], labels,
+                              (spk[iu[0]], spk[iu[1]]))["difference_95"]  # fmt: skip
     figures = {
         "benchmark": "speaker_quality",
         "split": args.split,
@@ -117,6 +118,7 @@ def main() -> None:
         "audio_seconds": round(seconds, 1),
         "ours_eer": ours["eer"],
         "resemblyzer_eer": ref["eer"],
+        "resemblyzer_minus_ours_eer_95": diff_95,
         "eer_ratio_ours_over_resemblyzer": round(ours["eer"] / ref["eer"], 3)
         if both and ref["eer"] > 0 else None,
         "ours_ms_per_audio_second": ours["ms_per_audio_second"],

@@ -152,6 +152,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     if args.boot < 100:
         raise ConfigError(f"--boot: at least 100 bootstrap samples, got {args.boot}")
+    if args.speaker:
+        return _compare_speakers(args)
     data = args.data
     if not data:  # the dev sets every evaluation reads (made if missing)
         evalsets.ensure_corpus("full")
@@ -174,6 +176,30 @@ def cmd_compare(args: argparse.Namespace) -> int:
     print(f"false-reject rates on {result['triggers']} triggers and {result['hours']:.2f} h; "
           f"paired bootstrap over the files ({result['bootstrap_samples']} samples): a "
           "difference whose interval holds 0 is not told apart from noise")  # fmt: skip
+    return 0
+
+
+def _compare_speakers(args: argparse.Namespace) -> int:
+    from lib import evaluate
+
+    if args.data and len(args.data) > 1:
+        raise ConfigError("--speaker --data takes one speaker database folder")
+    r = evaluate.compare_speaker_models(
+        args.a, args.b, split=args.split, utterances=args.utterances,
+        db_dir=args.data[0] if args.data else None, n_boot=args.boot, seed=args.seed,
+    )  # fmt: skip
+    if args.json:
+        print(json.dumps(r))
+        return 0
+    lo, hi = r["difference_95"]
+    _print_table([{
+        "EER": f"{r['split']} split", r["a"]: f"{100 * r['a_eer']:.2f}%",
+        r["b"]: f"{100 * r['b_eer']:.2f}%", "B - A": f"{100 * r['difference']:+.2f}",
+        "95% of B - A": f"[{100 * lo:+.2f}, {100 * hi:+.2f}]",
+        "B better in": f"{100 * r['b_better']:.0f}%",
+    }], ["EER", r["a"], r["b"], "B - A", "95% of B - A", "B better in"])  # fmt: skip
+    print(f"{r['trials']} trials of {r['utterances']} utterances by {r['speakers']} speakers; "
+          f"paired bootstrap over the speakers ({r['bootstrap_samples']} samples)")  # fmt: skip
     return 0
 
 
@@ -611,8 +637,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("b", help="model B")
     p.add_argument(
         "--data", nargs="+", metavar="DIR",
-        help="labelled folders (default: the dev clips and long negatives, made if missing)",
+        help="labelled folders (default: the dev clips and long negatives, made if missing); "
+        "--speaker: a speaker database folder (default: the configured one)",
     )  # fmt: skip
+    p.add_argument(
+        "--speaker",
+        action="store_true",
+        help="speaker models: EER on pairs of utterances of the speaker database",
+    )
+    p.add_argument(
+        "--split",
+        default="dev",
+        choices=["train", "dev", "test"],
+        help="--speaker: the database split (default: %(default)s)",
+    )
+    p.add_argument(
+        "--utterances",
+        type=int,
+        default=200,
+        help="--speaker: utterances drawn (every pair is a trial)",
+    )
     p.add_argument("--boot", type=int, default=2000, help="bootstrap samples")
     p.add_argument("--seed", type=int, default=0, help="seed of the bootstrap")
     p.add_argument("--json", action="store_true", help="machine-readable output")

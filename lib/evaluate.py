@@ -695,6 +695,63 @@ def comparison_rows(
     return rows
 
 
+def compare_speaker_models(
+    model_a: Any,
+    model_b: Any,
+    split: str = "dev",
+    utterances: int = 200,
+    db_dir: str | Path | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+    profile: str = "full",
+    embed: tuple[Callable[[Path], np.ndarray], Callable[[Path], np.ndarray]] | None = None,
+) -> dict[str, Any]:
+    """``heyjoe compare --speaker``: both speaker models on every pair of up to
+    ``utterances`` utterances of ``split`` of the speaker database (the configured one, or
+    the folder ``db_dir`` in any layout :mod:`lib.speaker.database` reads), their equal error
+    rates and the 95 % interval of the difference from a paired bootstrap over the speakers
+    (:func:`lib.metrics.compare_eer`). ``embed`` stands in for the two models (tests)."""
+    from lib import config
+    from lib.speaker import database
+    from lib.speaker.train import trial_scores
+
+    cfg = config.load_config("speaker", profile, {"db_dir": str(db_dir)} if db_dir else None)
+    db = database.load_database(cfg)
+    utts = db.sample(split, utterances)
+    spk = np.array([u.speaker for u in utts])
+    if len(set(spk)) < 2:
+        raise DatasetError(
+            f"speaker database {db.root}: the {split} split has {len(set(spk))} speaker(s); "
+            "comparing needs at least 2"
+        )
+    files = [db.full_path(u) for u in utts]
+    names, scores, labels = [], [], None
+    for k, model in enumerate((model_a, model_b)):
+        if embed is not None:
+            fn, name = embed[k], str(model)
+        else:
+            from lib import speaker
+
+            loaded = speaker.load_model(model)
+            name = loaded.name
+
+            def fn(p: Path, loaded: Any = loaded) -> np.ndarray:
+                return speaker.embed_file(loaded, p)
+
+        emb = np.stack([fn(f) for f in files])
+        emb = emb / np.linalg.norm(emb, axis=1, keepdims=True)
+        s, labels = trial_scores(emb, list(spk))
+        names.append(name)
+        scores.append(s)
+    iu = np.triu_indices(len(files), k=1)
+    result = metrics.compare_eer(scores[0], scores[1], labels, (spk[iu[0]], spk[iu[1]]),
+                                 n_boot, seed)  # fmt: skip
+    eers = {"a_eer": result.pop("a"), "b_eer": result.pop("b")}
+    return {"a": names[0], "b": names[1], **eers, "split": split, "utterances": len(files),
+            "trials": int(len(labels)), "bootstrap_samples": n_boot, "seed": seed,
+            **result}  # fmt: skip
+
+
 def clip_errors(
     scored: Sequence[Scored], threshold: float, tolerance: float = 1.0, refractory: float = 2.0
 ) -> list[dict[str, Any]]:

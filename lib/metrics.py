@@ -468,6 +468,76 @@ def _error_rates(scores: Any, labels: Any) -> tuple[np.ndarray, np.ndarray, np.n
     return miss[keep], fa[keep], th[keep]
 
 
+def _weighted_eer(lab: np.ndarray, w: np.ndarray, new_value: np.ndarray) -> np.ndarray:
+    """EERs of trials sorted by score, for each row of weights ``w`` (B, T); ``new_value``
+    marks where a new score starts (ties stay together), as in :func:`equal_error_rate`."""
+    wt, wn = w * lab, w * ~lab
+    n_tar, n_non = wt.sum(axis=1, keepdims=True), wn.sum(axis=1, keepdims=True)
+    zero = np.zeros((w.shape[0], 1))
+    with np.errstate(divide="ignore", invalid="ignore"):  # a draw of one speaker: NaN
+        miss = np.concatenate([zero, np.cumsum(wt, axis=1)], axis=1)[:, new_value] / n_tar
+        fa = 1.0 - np.concatenate([zero, np.cumsum(wn, axis=1)], axis=1)[:, new_value] / n_non
+    k = np.argmax(miss >= fa, axis=1)
+    rows = np.arange(w.shape[0])
+    k0 = np.maximum(k - 1, 0)
+    d0 = fa[rows, k0] - miss[rows, k0]
+    d1 = miss[rows, k] - fa[rows, k]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        alpha = np.where(d0 + d1 > 0, d0 / (d0 + d1), 1.0)
+    eer = miss[rows, k0] + alpha * (miss[rows, k] - miss[rows, k0])
+    return np.where(k == 0, miss[rows, 0], eer)
+
+
+def compare_eer(
+    scores_a: Any,
+    scores_b: Any,
+    labels: Any,
+    speakers: tuple[Any, Any],
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> dict[str, Any]:
+    """Is speaker model B's equal error rate lower than A's on the same trials, or is the
+    difference noise? A paired bootstrap over the *speakers* (trials of one speaker are not
+    independent): each sample draws the speakers with replacement and weighs each trial by
+    how often its speakers were drawn (a same-speaker trial by the count of its speaker, a
+    different-speaker one by the product of the two). ``speakers``: the speakers of each
+    trial's two sides. Returns ``a``, ``b``, ``difference`` (B − A), ``difference_95``,
+    ``b_better``, ``a_better`` and ``speakers``."""
+    sa, lab = _trial_arrays(scores_a, labels)
+    sb, _ = _trial_arrays(scores_b, labels)
+    if sa.size != sb.size:
+        raise DatasetError(f"compare_eer: {sa.size} trials for A but {sb.size} for B")
+    left, right = (np.asarray(x).reshape(-1) for x in speakers)
+    if left.size != sa.size or right.size != sa.size:
+        raise DatasetError("compare_eer: one pair of speakers per trial is needed")
+    if n_boot < 1:
+        raise DatasetError(f"compare_eer: n_boot must be >= 1, got {n_boot}")
+    names, idx = np.unique(np.concatenate([left, right]), return_inverse=True)
+    li, ri = idx[: sa.size], idx[sa.size :]
+    rng = np.random.default_rng(seed)
+    draws = rng.integers(names.size, size=(n_boot, names.size))
+    counts = np.zeros((n_boot, names.size))
+    np.add.at(counts, (np.arange(n_boot)[:, None], draws), 1.0)
+    w = np.where(lab, counts[:, li], counts[:, li] * counts[:, ri])
+    out: dict[str, Any] = {"speakers": int(names.size)}
+    boot = []
+    for key, s in (("a", sa), ("b", sb)):
+        order = np.argsort(s, kind="mergesort")
+        s_sorted = s[order]
+        new_value = np.concatenate(([True], s_sorted[1:] != s_sorted[:-1], [True]))
+        out[key] = equal_error_rate(s, lab.astype(int))[0]
+        boot.append(_weighted_eer(lab[order], w[:, order], new_value))
+    diff = boot[1] - boot[0]
+    lo, hi = np.nanpercentile(diff, [2.5, 97.5])
+    out.update({
+        "difference": out["b"] - out["a"],
+        "difference_95": [round(float(lo), 4), round(float(hi), 4)],
+        "b_better": round(float((diff < 0).mean()), 4),
+        "a_better": round(float((diff > 0).mean()), 4),
+    })  # fmt: skip
+    return out
+
+
 def equal_error_rate(scores: Any, labels: Any) -> tuple[float, float]:
     """``(eer, threshold)``: where the miss and false-alarm rates cross, linearly
     interpolated between neighbouring thresholds (accept when score >= threshold)."""

@@ -272,3 +272,36 @@ def test_compare_frr_tells_a_real_difference_from_noise():
     assert near["difference_95"][0] <= 0 <= near["difference_95"][1]
     with pytest.raises(DatasetError, match="same streams"):
         metrics.compare_frr(a, metrics.error_counts(_clips([0.5], [])), n_boot=10)
+
+
+def _speaker_trials(n_spk: int, per: int, noise: float, seed: int = 0):
+    """Embeddings of ``n_spk`` speakers (``per`` utterances each) around random centres, and
+    the scores, labels and speaker pairs of every pair of utterances."""
+    rng = np.random.default_rng(seed)
+    spk = np.repeat(np.arange(n_spk), per)
+    emb = rng.normal(size=(n_spk, 16))[spk] + noise * rng.normal(size=(spk.size, 16))
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    iu = np.triu_indices(spk.size, k=1)
+    return (
+        (emb @ emb.T)[iu],
+        (spk[:, None] == spk[None, :])[iu].astype(int),
+        (spk[iu[0]], spk[iu[1]]),
+    )
+
+
+def test_compare_eer_bootstraps_over_speakers():
+    good, labels, pairs = _speaker_trials(20, 5, noise=0.6)
+    bad, _, _ = _speaker_trials(20, 5, noise=1.6)  # the same speakers and trials, noisier
+    same = metrics.compare_eer(good, good, labels, pairs, n_boot=300)
+    assert same["difference"] == 0.0 and same["difference_95"] == [0.0, 0.0]
+    assert same["a"] == metrics.equal_error_rate(good, labels)[0] and same["speakers"] == 20
+    r = metrics.compare_eer(good, bad, labels, pairs, n_boot=300)
+    assert r["b"] > r["a"] and r["difference_95"][0] > 0 and r["a_better"] > 0.99
+    # the same model on other draws of its noise: the interval holds 0
+    other, _, _ = _speaker_trials(20, 5, noise=0.6, seed=0)
+    rng = np.random.default_rng(5)
+    jitter = other + 0.02 * rng.standard_normal(other.size)
+    near = metrics.compare_eer(good, jitter, labels, pairs, n_boot=300)
+    assert near["difference_95"][0] <= 0 <= near["difference_95"][1]
+    with pytest.raises(DatasetError, match="one pair of speakers per trial"):
+        metrics.compare_eer(good, bad, labels, (pairs[0][:-1], pairs[1]))

@@ -29,3 +29,6 @@ def test_speaker_quality_benchmark_quick() -> None:
     assert 0 <= figures["ours_eer"] <= 1
     assert figures["ours_ms_per_audio_second"] > 0
     assert figures["trials"] == 28
+    if figures["resemblyzer_eer"] is not None:  # the bootstrap interval of the difference
+        lo, hi = figures["resemblyzer_minus_ours_eer_95"]
+        assert -1 <= lo <= hi <= 1

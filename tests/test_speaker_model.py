@@ -214,3 +214,32 @@ def test_speaker_models_are_listed_from_their_cards(capsys, caplog):
     names = {r["name"] for r in json.loads(capsys.readouterr().out)}
     assert {"mine", "default"} <= names and "broken" not in names  # (a demo adds "quick")
     assert cli.main(["models", "--speaker", "--tree"]) == 2
+
+
+def test_compare_speaker_models_on_a_folder(tmp_path, capsys):
+    from lib import cli, evaluate
+
+    tree = make_tree(tmp_path / "db", "folders", {f"spk{k}": 4 for k in range(10)})
+    rng = np.random.default_rng(0)
+
+    def by_pitch(p):  # a "model" that hears each toy speaker's pitch
+        x = sf.read(p)[0]
+        spec = np.abs(np.fft.rfft(x[:16000]))
+        return spec[:400] / np.linalg.norm(spec[:400])
+
+    def noise(p):  # one that hears nothing
+        return rng.normal(size=400)
+
+    r = evaluate.compare_speaker_models("pitch", "noise", split="train", db_dir=tree,
+                                        n_boot=200, embed=(by_pitch, noise))  # fmt: skip
+    assert r["a"] == "pitch" and r["b"] == "noise" and r["speakers"] >= 2
+    assert r["a_eer"] < r["b_eer"] and r["difference_95"][0] > 0
+    assert r["trials"] == r["utterances"] * (r["utterances"] - 1) // 2
+    # the command line, one real model against itself: no difference
+    assert cli.main(["compare", "default", "default", "--speaker", "--split", "train",
+                     "--data", str(tree), "--utterances", "12", "--boot", "100",
+                     "--json"]) == 0  # fmt: skip
+    out = json.loads(capsys.readouterr().out)
+    assert out["difference"] == 0 and out["difference_95"] == [0.0, 0.0]
+    assert cli.main(["compare", "a", "b", "--speaker", "--data", "x", "y"]) == 2
+    assert "one speaker database folder" in capsys.readouterr().err

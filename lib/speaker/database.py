@@ -159,6 +159,15 @@ class SpeakerDatabase:
     def full_path(self, utt: Utterance) -> Path:
         return self.root / utt.path
 
+    def sample(self, split: str, n: int, seed: int = 0) -> list[Utterance]:
+        """Up to ``n`` utterances of ``split``, a seeded draw in manifest order (the
+        benchmark's and ``heyjoe compare --speaker``'s trials)."""
+        utts = self.by_split(split)
+        if len(utts) > n:
+            idx = np.random.default_rng(seed).choice(len(utts), size=n, replace=False)
+            utts = [utts[i] for i in sorted(idx)]
+        return utts
+
     def fingerprint(self) -> str:
         """A hash of every row of the manifest (changes when any utterance changes)."""
         h = hashlib.sha1()
