@@ -33,6 +33,7 @@ import re
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -191,15 +192,15 @@ def sources_fingerprint(raw_dir: Path | None, parts: Sequence[tuple[str, str]]) 
     return h.hexdigest()[:16]
 
 
-def _refresh_if_stale(out_dir: Path, prefix: str, fingerprint: str) -> None:
+def _refresh_if_stale(out_dir: Path, prefix: str, fingerprint: str) -> bool:
     """A set made from other corpus clips than today's is not reused: its generated files
     (and those set aside) move to ``.<set>-stale/`` (the previous stale copy is replaced),
-    with a warning, so the set is made again from the clips there are now."""
+    with a warning, so the set is made again from the clips there are now. True when so."""
     old = read_json_dict(out_dir / "manifest.json").get("sources")
     unused = _unused_dir(out_dir)
     made = [p for d in (out_dir, unused) if d.is_dir() for p in d.glob(f"{prefix}-*")]
     if old == fingerprint or not made:
-        return
+        return False
     stale = out_dir.parent / f".{out_dir.name}-stale"
     if stale.exists():
         shutil.rmtree(stale)
@@ -209,6 +210,24 @@ def _refresh_if_stale(out_dir: Path, prefix: str, fingerprint: str) -> None:
     log.warning("%s was made from other corpus clips than there are now (sources %s, now %s): "
                 "making it again; the old files are in %s", out_dir, old or "not recorded",
                 fingerprint, stale)  # fmt: skip
+    return True
+
+
+def _record_pool(out_dir: Path, key: str, refreshed: bool) -> dict[str, Any]:
+    """The per-file records (the manifest's ``key``) of the set's files and of the files set
+    aside in ``.<set>-unused/`` (``<key>_set_aside``), so that files which come back keep
+    theirs; none after a refresh (every file went to ``-stale/`` and is made again)."""
+    if refreshed:
+        return {}
+    m = read_json_dict(out_dir / "manifest.json")
+    return {**(m.get(f"{key}_set_aside") or {}), **(m.get(key) or {})}
+
+
+def _records(pool: dict[str, Any], names: Sequence[str], key: str) -> dict[str, Any]:
+    """The manifest entries of ``pool``: the set's files under ``key``, the rest set aside."""
+    wanted = set(names)
+    return {key: {n: pool[n] for n in names if n in pool},
+            f"{key}_set_aside": {n: r for n, r in pool.items() if n not in wanted}}  # fmt: skip
 
 
 def _prune(out_dir: Path, keep: set[str], prefix: str) -> None:
@@ -262,7 +281,7 @@ def make_long_negatives(
             (i, max(1, seconds), f"neg-{VERSION}-s{int(seed)}-{i:04d}-{max(1, seconds)}s.wav")
         )
     sources = sources_fingerprint(raw_dir, [(split, "negative")])
-    _refresh_if_stale(out, "neg", sources)
+    refreshed = _refresh_if_stale(out, "neg", sources)
     _prune(out, {name for *_, name in plan}, "neg")
     todo = [
         p
@@ -271,9 +290,8 @@ def make_long_negatives(
     ]
     # what each file says where: kept for the files reused; for files made before this was
     # recorded, worked out again by running the seeded generator without writing anything
-    old = read_json_dict(out / "manifest.json").get("said") or {}
     made = {name for *_, name in todo}
-    said = {name: old[name] for *_, name in plan if name in old and name not in made}
+    said = {n: r for n, r in _record_pool(out, "said", refreshed).items() if n not in made}
     missing = [p for p in plan if p[2] not in said]
     if missing:
         clips = _dev_clips(raw_dir, "negative", split=split)
@@ -296,7 +314,7 @@ def make_long_negatives(
     write_json(out / "manifest.json", {"kind": LONG_NEGATIVES, "split": split, "minutes": minutes,
                "file_minutes": file_minutes, "seed": seed, "version": VERSION, "sources": sources,
                "sample_rate": SAMPLE_RATE, "files": [name for *_, name in plan],
-               "said": {name: said[name] for *_, name in plan}})  # fmt: skip
+               **_records(said, [name for *_, name in plan], "said")})  # fmt: skip
     return out
 
 
@@ -360,7 +378,7 @@ def make_trigger_devset(
     plan = [(i, f"{split}-{VERSION}-s{int(seed)}-{i:04d}-{seconds}s.wav") for i in range(n_clips)]
     sources = sources_fingerprint(raw_dir, [(split, "activate"), (split, "negative"),
                                             ("dev", "background")])  # fmt: skip
-    _refresh_if_stale(out, split, sources)
+    refreshed = _refresh_if_stale(out, split, sources)
     _prune(out, {name for _, name in plan}, split)
     todo = [
         p
@@ -368,9 +386,9 @@ def make_trigger_devset(
         if not (out / p[1]).is_file() or not (out / p[1]).with_suffix(".txt").is_file()
     ]
     # which voice says each trigger: {file: [[start, end, "engine:voice"], ...]}; kept for
-    # the files reused, recorded for the files made
-    old = read_json_dict(out / "manifest.json").get("voices") or {}
-    voices = {name: old[name] for i, name in plan if name in old and (i, name) not in todo}
+    # the files reused (those set aside by a smaller request too), recorded for the files made
+    made = {name for _, name in todo}
+    voices = {n: r for n, r in _record_pool(out, "voices", refreshed).items() if n not in made}
     if todo:
         triggers = _dev_clips(raw_dir, "activate", split=split)
         negatives = _dev_clips(raw_dir, "negative", split=split)
@@ -417,7 +435,7 @@ def make_trigger_devset(
                "clip_seconds": seconds, "trigger_fraction": trigger_fraction, "seed": seed,
                "version": VERSION, "sample_rate": SAMPLE_RATE, "sources": sources,
                "files": [name for _, name in plan],
-               "voices": {name: voices[name] for _, name in plan if name in voices}})  # fmt: skip
+               **_records(voices, [name for _, name in plan], "voices")})  # fmt: skip
     return out
 
 

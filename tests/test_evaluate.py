@@ -549,3 +549,35 @@ def test_comparison_rows_mark_differences_beyond_the_noise(tmp_path):
         evaluate.compare_scored(scored["a"], other)
     rows = evaluate.comparison_rows({**scored, "activate": other}, "a", n_boot=50)
     assert {r["model"] for r in rows} == {"same", "deaf"}
+
+
+def test_records_survive_a_smaller_request_in_between(tmp_path):
+    """notebook 05's quick profile asks the shared folders for fewer files: the others are
+    set aside and come back later, with their voice and speech records (they were lost)."""
+    from lib import corpus
+
+    raw = tmp_path / "raw"
+    recs = []
+    specs = [("activate", "hey joe", "kal"), ("activate", "hey joe", "ked"),
+             ("negative", "hello", "kal"), ("negative", "window", "ked"),
+             ("background", "", "x")]  # fmt: skip
+    for i, (kind, text, voice) in enumerate(specs):
+        rel = f"{corpus.KIND_DIRS[kind]}/festival-{i:016x}.wav"
+        seconds = 10.0 if kind == "background" else 0.6
+        x = 0.1 * np.random.default_rng(i).standard_normal(int(seconds * SR))
+        write_wav(raw / rel, x.astype(np.float32), SR)
+        recs.append(corpus.ClipRecord(rel, kind, "x", text, "festival", voice, "", 1.0, None,
+                                      "dev", SR, seconds))  # fmt: skip
+    corpus.write_manifest(recs, raw)
+    kw = {"seed": 2, "clip_seconds": 4.0, "trigger_fraction": 1.0, "raw_dir": raw}
+    dev = evalsets.make_trigger_devset(6, tmp_path / "dev", **kw)
+    neg = evalsets.make_long_negatives(1.5, tmp_path / "neg", seed=1, file_minutes=0.5,
+                                       raw_dir=raw)  # fmt: skip
+    voices, said = evalsets.span_voices(dev), evalsets.negative_speech(neg)
+    assert len(voices) == 6 and len(said) == 3
+    evalsets.make_trigger_devset(2, dev, **kw)  # the smaller request
+    evalsets.make_long_negatives(0.5, neg, seed=1, file_minutes=0.5, raw_dir=raw)
+    assert len(evalsets.span_voices(dev)) == 2 and len(evalsets.negative_speech(neg)) == 1
+    evalsets.make_trigger_devset(6, dev, **kw)  # the full one again: files and records back
+    evalsets.make_long_negatives(1.5, neg, seed=1, file_minutes=0.5, raw_dir=raw)
+    assert evalsets.span_voices(dev) == voices and evalsets.negative_speech(neg) == said
