@@ -164,11 +164,12 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(result))
         return 0
+    a, b = _column_names(result["a"], result["b"])
     rows = []
     for budget, r in result["frr_at_fa_per_hour"].items():
         lo, hi = r["difference_95"]
         rows.append({
-            "FA/h <=": budget, result["a"]: _pct(r["a"]), result["b"]: _pct(r["b"]),
+            "FA/h <=": budget, a: _pct(r["a"]), b: _pct(r["b"]),
             "B - A": f"{100 * r['difference']:+.0f}", "95% of B - A": f"[{100 * lo:+.0f}, "
             f"{100 * hi:+.0f}]", "B better in": f"{100 * r['b_better']:.0f}%",
         })  # fmt: skip
@@ -177,6 +178,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
           f"paired bootstrap over the files ({result['bootstrap_samples']} samples): a "
           "difference whose interval holds 0 is not told apart from noise")  # fmt: skip
     return 0
+
+
+def _column_names(a: str, b: str) -> tuple[str, str]:
+    """Table columns of models A and B (marked when both have one name)."""
+    return (a, b) if a != b else (f"{a} (A)", f"{b} (B)")
 
 
 def _compare_speakers(args: argparse.Namespace) -> int:
@@ -192,12 +198,13 @@ def _compare_speakers(args: argparse.Namespace) -> int:
         print(json.dumps(r))
         return 0
     lo, hi = r["difference_95"]
+    a, b = _column_names(r["a"], r["b"])
     _print_table([{
-        "EER": f"{r['split']} split", r["a"]: f"{100 * r['a_eer']:.2f}%",
-        r["b"]: f"{100 * r['b_eer']:.2f}%", "B - A": f"{100 * r['difference']:+.2f}",
+        "EER": f"{r['split']} split", a: f"{100 * r['a_eer']:.2f}%",
+        b: f"{100 * r['b_eer']:.2f}%", "B - A": f"{100 * r['difference']:+.2f}",
         "95% of B - A": f"[{100 * lo:+.2f}, {100 * hi:+.2f}]",
         "B better in": f"{100 * r['b_better']:.0f}%",
-    }], ["EER", r["a"], r["b"], "B - A", "95% of B - A", "B better in"])  # fmt: skip
+    }], ["EER", a, b, "B - A", "95% of B - A", "B better in"])  # fmt: skip
     print(f"{r['trials']} trials of {r['utterances']} utterances by {r['speakers']} speakers; "
           f"paired bootstrap over the speakers ({r['bootstrap_samples']} samples)")  # fmt: skip
     return 0

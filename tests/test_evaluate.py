@@ -519,7 +519,8 @@ def test_compare_two_models_on_the_same_files(tmp_path, capsys):
     assert all(v["difference"] == 0 and v["difference_95"] == [0.0, 0.0]
                for v in out["frr_at_fa_per_hour"].values())  # fmt: skip
     assert cli.main(["compare", str(SHIPPED), str(SHIPPED), "--data", str(d)]) == 0
-    assert "B better in" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "B better in" in out and "hey_joe (A)" in out and "hey_joe (B)" in out
     assert cli.main(["compare", "hey_joe", "hey_joe", "--boot", "5"]) == 2
 
 
