@@ -37,7 +37,7 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 from lib import evalsets, metrics  # noqa: E402
 from lib.evaluate import evaluate_trigger, evaluate_trigger_scores, frr_by_voice  # noqa: E402
-from lib.trigger.train import eval_set_dirs  # noqa: E402
+from lib.trigger.train import dev_eval_sets  # noqa: E402
 
 BUDGETS = metrics.COMPARISON_BUDGETS
 KWS_THRESHOLDS = (1e10, 1e5, 1.0, 1e-5, 1e-10)
@@ -221,11 +221,9 @@ def main() -> None:
     clips, minutes = (4, 1.0) if args.quick else (40, 60.0)
     evalsets.ensure_corpus("quick" if args.quick else "full")
     # the folders training's evaluation uses (lib.trigger.train.evaluate_model)
-    dev_dir, neg_dir = eval_set_dirs(None, clips, minutes)
-    test_dir = dev_dir.with_name(dev_dir.name.replace(evalsets.TRIGGER_DEV, evalsets.TRIGGER_TEST))
-    dev = evalsets.make_trigger_devset(clips, dev_dir)
+    dev, neg = dev_eval_sets(None, clips, minutes)
+    test_dir = dev.with_name(dev.name.replace(evalsets.TRIGGER_DEV, evalsets.TRIGGER_TEST))
     test = evalsets.make_trigger_devset(clips, test_dir, split="test")
-    neg = evalsets.make_long_negatives(minutes, neg_dir)
     thresholds = args.kws_thresholds or ([1e-20] if args.quick else list(KWS_THRESHOLDS))
     ours = run_ours(args.model, dev, neg, test)
     ref = run_pocketsphinx("hey joe", thresholds, dev, neg, test)

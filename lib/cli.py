@@ -157,8 +157,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
     data = args.data
     if not data:  # the dev sets every evaluation reads (made if missing)
         evalsets.ensure_corpus("full")
-        dev, neg = train.eval_set_dirs(None, 40, 60.0)
-        data = [evalsets.make_trigger_devset(40, dev), evalsets.make_long_negatives(60.0, neg)]
+        data = list(train.dev_eval_sets())
     result = evaluate.compare_trigger_models(args.a, args.b, data, n_boot=args.boot,
                                              seed=args.seed)  # fmt: skip
     if args.json:

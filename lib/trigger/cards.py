@@ -261,11 +261,10 @@ def load_model(
     against the architecture and feature settings the card states; ``feature_config``, if
     given, must match too. Any problem is one ModelError naming the file and the mismatch.
     """
+    from lib.trigger.export import is_export, load_exported  # numpy only: no TensorFlow
     from lib.trigger.model import architecture_differences
 
-    if name_or_dir is not None and str(name_or_dir).endswith(".npz"):
-        from lib.trigger.export import load_exported  # numpy only: no TensorFlow
-
+    if name_or_dir is not None and is_export(name_or_dir):
         exported = load_exported(name_or_dir)
         if feature_config is not None:
             exported.check_features(feature_config, "the requested feature configuration")

@@ -180,7 +180,7 @@ def load_for_listening(name_or_dir: str | os.PathLike | None = None) -> Any:
     from lib.trigger.model import ArchSpec
 
     if name_or_dir is not None and is_export(name_or_dir):
-        return load_exported(name_or_dir)
+        return cards.load_model(name_or_dir)
     model_dir = cards.find_model_dir(name_or_dir)
     kept = model_dir / FOLDER_EXPORT
     if kept.is_file():

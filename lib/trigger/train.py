@@ -1003,6 +1003,20 @@ def eval_set_dirs(
     return evalsets.eval_dir() / dev, evalsets.eval_dir() / neg
 
 
+def dev_eval_sets(
+    raw_dir: Path | str | None = None, dev_clips: int = 40, negative_minutes: float = 60.0
+) -> tuple[Path, Path]:
+    """The dev clips and long negatives every trigger evaluation reads (made, or reused, in
+    :func:`eval_set_dirs`' folders): ``(dev folder, negatives folder)``."""
+    from lib import evalsets
+
+    dev_out, neg_out = eval_set_dirs(raw_dir, dev_clips, negative_minutes)
+    dev = evalsets.make_trigger_devset(dev_clips, dev_out,
+                                       raw_dir=Path(raw_dir) if raw_dir else None)  # fmt: skip
+    neg = evalsets.make_long_negatives(negative_minutes, neg_out)  # phrase-independent
+    return dev, neg
+
+
 def choose_threshold(det: list[dict[str, Any]], fa_per_hour: float) -> tuple[float | None, str]:
     """The default threshold read off a DET curve, and the rule that chose it: the lowest
     threshold within ``fa_per_hour``; where that misses :data:`USELESS_FRR` or more of the
@@ -1067,13 +1081,10 @@ def evaluate_model(
     threshold giving it, which is written to the card with the metrics; then, at that
     threshold, the false-reject rate on the test split's voices (``test_*`` metrics, when the
     corpus has a test split). Returns the dev report."""
-    from lib import evalsets
     from lib.evaluate import evaluate_trigger_scores, false_accepts_said, frr_by_voice
 
-    dev_out, neg_out = eval_set_dirs(raw_dir, dev_clips, negative_minutes)
+    dev, neg = dev_eval_sets(raw_dir, dev_clips, negative_minutes)
     raw = Path(raw_dir) if raw_dir else None
-    dev = evalsets.make_trigger_devset(dev_clips, dev_out, raw_dir=raw)
-    neg = evalsets.make_long_negatives(negative_minutes, neg_out)  # phrase-independent
     model = cards.load_model(model_dir)
     report, scored = evaluate_trigger_scores([dev, neg], model)
     key = f"{fa_per_hour:g}"
@@ -1105,7 +1116,7 @@ def evaluate_model(
         for p in report["det"]
     ]
     sets = {"trigger_dev": str(dev), "long_negatives": str(neg)}
-    test = _test_report(dev_out, dev_clips, raw, model, float(threshold))
+    test = _test_report(dev, dev_clips, raw, model, float(threshold))
     if test is not None:
         metrics.update(test[0])
         sets["trigger_test"] = str(test[1])
