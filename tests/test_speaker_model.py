@@ -99,6 +99,22 @@ def test_training_resumes_from_the_last_epoch(trained) -> None:
     assert again.history[:2] == result.history  # the first two epochs were not redone
 
 
+def test_classifier_loss_instead_of_triplets(trained) -> None:
+    cfg, db, cache, result, root = trained
+    only = dataclasses.replace(cfg, epochs=0, pretrain_epochs=2)
+    out = train.train(only, db, cache, out_dir=root / "aam_only")
+    assert [h["phase"] for h in out.history] == ["aam", "aam"]
+    assert out.card["training"]["phases"] == {"aam": 2}
+    assert out.card["training"]["collapse"] is None
+    assert out.card["threshold"] is not None
+    with pytest.raises(ConfigError, match="'epochs'.*nothing to train"):
+        dataclasses.replace(cfg, epochs=0, pretrain="none")
+    with pytest.raises(ConfigError, match="'epochs'.*nothing to train"):
+        dataclasses.replace(cfg, epochs=0, pretrain_epochs=0)
+    with pytest.raises(ConfigError, match="'epochs' must be >= 0"):
+        dataclasses.replace(cfg, epochs=-1)
+
+
 def test_mismatched_cache_is_refused(trained) -> None:
     cfg, db, cache, result, root = trained
     with pytest.raises(ConfigError, match="n_mels"):

@@ -78,9 +78,9 @@ class SpeakerConfig:
             raise bad("model_name", "must be a folder name (letters, digits, _ . -)")
         positive_int = (
             "utterances_per_speaker", "sentences_per_utterance", "tts_workers", "sample_rate",
-            "n_mels", "blocks_per_stage", "embedding_dim", "batch_triplets", "epochs",
-            "steps_per_epoch", "hard_candidates", "refresh_every", "table_utterances",
-            "pretrain_batch", "eval_utterances",
+            "n_mels", "blocks_per_stage", "embedding_dim", "batch_triplets", "steps_per_epoch",
+            "hard_candidates", "refresh_every", "table_utterances", "pretrain_batch",
+            "eval_utterances",
         )  # fmt: skip
         for name in positive_int:
             if getattr(self, name) < 1:
@@ -89,6 +89,11 @@ class SpeakerConfig:
             raise bad("utterances_per_speaker", "must be at least 2 (anchor and positive)")
         if self.pretrain_epochs < 0:
             raise bad("pretrain_epochs", "must be >= 0")
+        if self.epochs < 0:
+            raise bad("epochs", "must be >= 0")
+        if self.epochs == 0 and (self.pretrain == "none" or self.pretrain_epochs == 0):
+            raise bad("epochs", "must be at least 1 without pre-training (pretrain none or "
+                      "pretrain_epochs 0): there would be nothing to train")  # fmt: skip
         if not self.channels or any(c < 1 for c in self.channels):
             raise bad("channels", "must be a non-empty list of positive channel counts")
         for name in ("dev_fraction", "test_fraction"):
