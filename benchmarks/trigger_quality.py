@@ -222,8 +222,8 @@ def main() -> None:
     evalsets.ensure_corpus("quick" if args.quick else "full")
     # the folders training's evaluation uses (lib.trigger.train.evaluate_model)
     dev, neg = dev_eval_sets(None, clips, minutes)
-    test_dir = dev.with_name(dev.name.replace(evalsets.TRIGGER_DEV, evalsets.TRIGGER_TEST))
-    test = evalsets.make_trigger_devset(clips, test_dir, split="test")
+    test = evalsets.make_trigger_devset(clips, evalsets.set_dir(evalsets.TRIGGER_TEST, clips),
+                                        split="test")  # fmt: skip
     thresholds = args.kws_thresholds or ([1e-20] if args.quick else list(KWS_THRESHOLDS))
     ours = run_ours(args.model, dev, neg, test)
     ref = run_pocketsphinx("hey joe", thresholds, dev, neg, test)

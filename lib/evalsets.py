@@ -15,13 +15,13 @@ Both read the dev split of the raw corpus (``data/raw/manifest.csv``; :func:`ens
 makes it if missing), are seeded (one ``np.random.Generator`` per file from
 ``SeedSequence([seed, kind, index])``), and are idempotent: a file that exists is reused, so a
 second call costs nothing, and a larger request only adds files. Generated files that the
-current request does not ask for (e.g. those of a quick-profile build after a full one) are
-moved aside to ``data/eval/.<set>-unused/`` so that the folder holds exactly the set asked
-for, and are moved back when asked for again. A set remembers a hash of the corpus clips it
-was made from (``sources`` in its manifest): when those clips change (a newer bootstrap remade
-a background), it is made again rather than reused, its old files moved to
-``data/eval/.<set>-stale/`` with a warning. An hour of long negatives builds in about
-40 s on one core.
+current request does not ask for are moved aside to ``data/eval/.<set>-unused/`` so that the
+folder holds exactly the set asked for, and are moved back when asked for again; the workbench
+asks for each size in its own folder (:func:`set_dir`), so a quick run never shrinks a full set.
+A set remembers a hash of the corpus clips it was made from (``sources`` in its manifest):
+when those clips change (a newer bootstrap remade a background), it is made again rather than
+reused, its old files moved to ``data/eval/.<set>-stale/`` with a warning. An hour of long
+negatives builds in about 40 s on one core.
 """
 
 from __future__ import annotations
@@ -57,6 +57,31 @@ _NAME = re.compile(r"^(?:neg|dev|test)-v\d+-s\d+-\d{4}-\d+s\.wav$")
 def eval_dir() -> Path:
     """Root of the evaluation sets: ``data/eval/``."""
     return paths.data_dir() / "eval"
+
+
+#: the sizes of the standard sets, whose folders carry the plain names (``data/eval/trigger_dev``)
+FULL_DEV_CLIPS = 40
+FULL_NEGATIVE_MINUTES = 60.0
+
+
+def set_dir(kind: str, size: float, raw_dir: Path | str | None = None) -> Path:
+    """The folder of the ``kind`` set (:data:`TRIGGER_DEV`, :data:`TRIGGER_TEST`: ``size``
+    clips; :data:`LONG_NEGATIVES`: ``size`` minutes) made from the corpus ``raw_dir``.
+
+    A folder holds exactly the set asked for (the builders move other files aside), so a set
+    of another size or corpus gets its own folder: a quick run never shrinks the standard
+    sets, and every evaluation of one size reads the same files. The standard sizes
+    (:data:`FULL_DEV_CLIPS`, :data:`FULL_NEGATIVE_MINUTES`) of the default corpus have the
+    plain names; others a suffix (``trigger_dev_12clips``, ``long_negatives_2.5min``). Long
+    negatives take no corpus suffix: they are the same for every trigger phrase."""
+    if kind in (TRIGGER_DEV, TRIGGER_TEST):
+        name = kind + (f"_{Path(raw_dir).name}" if raw_dir else "")
+        name += "" if size == FULL_DEV_CLIPS else f"_{int(size)}clips"
+    elif kind == LONG_NEGATIVES:
+        name = kind + ("" if size == FULL_NEGATIVE_MINUTES else f"_{size:g}min")
+    else:
+        raise ValueError(f"no standard evaluation set {kind!r}")
+    return eval_dir() / name
 
 
 def ensure_corpus(profile: str = "quick", raw_dir: Path | None = None) -> Path:

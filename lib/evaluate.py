@@ -946,8 +946,10 @@ def config_dict(cfg: EvaluateConfig) -> dict[str, Any]:
 
 def prepare_eval_sets(cfg: EvaluateConfig, profile: str = "quick") -> list[Path]:
     """The folders of ``cfg.eval_sets``: ``trigger_dev``, ``trigger_test`` (the same over the
-    test split's voices) and ``long_negatives`` are built (or reused) under ``data/eval/``;
-    other names are folders under ``data/eval/`` or paths."""
+    test split's voices) and ``long_negatives`` are built (or reused) in their folders under
+    ``data/eval/`` (:func:`lib.evalsets.set_dir`: the plain names at the standard sizes, which
+    training's evaluation reads too; another size gets its own folder); other names are
+    folders under ``data/eval/`` or paths."""
     from lib import evalsets
 
     folders = []
@@ -957,13 +959,13 @@ def prepare_eval_sets(cfg: EvaluateConfig, profile: str = "quick") -> list[Path]
             evalsets.ensure_corpus(profile)
         if name in (evalsets.TRIGGER_DEV, evalsets.TRIGGER_TEST):
             folders.append(evalsets.make_trigger_devset(
-                cfg.trigger_dev_clips, seed=cfg.evalset_seed,
-                clip_seconds=cfg.trigger_dev_clip_seconds,
+                cfg.trigger_dev_clips, evalsets.set_dir(name, cfg.trigger_dev_clips),
+                seed=cfg.evalset_seed, clip_seconds=cfg.trigger_dev_clip_seconds,
                 split="dev" if name == evalsets.TRIGGER_DEV else "test"))  # fmt: skip
         elif name == evalsets.LONG_NEGATIVES:
             folders.append(evalsets.make_long_negatives(
-                cfg.long_negative_minutes, seed=cfg.evalset_seed,
-                file_minutes=cfg.long_negative_file_minutes))  # fmt: skip
+                cfg.long_negative_minutes, evalsets.set_dir(name, cfg.long_negative_minutes),
+                seed=cfg.evalset_seed, file_minutes=cfg.long_negative_file_minutes))  # fmt: skip
         else:
             folder = evalsets.eval_dir() / name
             folder = folder if folder.is_dir() else Path(name).expanduser()

@@ -11,6 +11,7 @@ import pytest
 from lib import cli, evalsets, evaluate, paths
 from lib.audio import load_audio, write_wav
 from lib.errors import ConfigError, DatasetError
+from lib.trigger import train
 
 SR = 16000
 
@@ -350,13 +351,27 @@ def test_evalsets_from_a_tiny_corpus(tmp_path, caplog):
 def test_prepare_eval_sets_builds_the_test_split_set_by_name(monkeypatch, tmp_path):
     from lib import config
 
-    calls = []
+    monkeypatch.setenv("HEYJOE_DATA_DIR", str(tmp_path))
     monkeypatch.setattr(evalsets, "ensure_corpus", lambda profile: None)
-    monkeypatch.setattr(evalsets, "make_trigger_devset",
-                        lambda n, **kw: calls.append(kw["split"]) or tmp_path)  # fmt: skip
-    cfg = config.load_config("evaluate", "quick", {"eval_sets": ["trigger_test", "trigger_dev"]})
-    assert evaluate.prepare_eval_sets(cfg) == [tmp_path, tmp_path]
-    assert calls == ["test", "dev"]
+    monkeypatch.setattr(evalsets, "make_trigger_devset", lambda n, out, **kw: (out, kw["split"]))
+    monkeypatch.setattr(evalsets, "make_long_negatives", lambda m, out, **kw: out)
+    sets = ["trigger_test", "trigger_dev", "long_negatives"]
+    cfg = config.load_config("evaluate", "quick", {"eval_sets": sets})
+    # a quick run gets folders of its own size: the standard sets are never shrunk
+    assert evaluate.prepare_eval_sets(cfg) == [
+        (tmp_path / "eval" / "trigger_test_12clips", "test"),
+        (tmp_path / "eval" / "trigger_dev_12clips", "dev"),
+        tmp_path / "eval" / "long_negatives_2.5min",
+    ]
+    # the full profile reads the folders training's evaluation (and every model card) reads
+    full = config.load_config("evaluate", "full", {"eval_sets": sets})
+    dev_out, neg_out = train.eval_set_dirs(None, 40, 60.0)
+    assert evaluate.prepare_eval_sets(full) == [
+        (tmp_path / "eval" / "trigger_test", "test"),
+        (dev_out, "dev"),
+        neg_out,
+    ]
+    assert dev_out == tmp_path / "eval" / "trigger_dev"
 
 
 def test_evaluate_config_loads_and_checks_ranges():

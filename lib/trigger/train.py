@@ -990,17 +990,12 @@ def ensure_datasets(
 def eval_set_dirs(
     raw_dir: Path | str | None, dev_clips: int, negative_minutes: float
 ) -> tuple[Path, Path]:
-    """Folders of the dev clips and long negatives for these sizes and corpus.
-
-    The evalsets builders make a folder hold exactly the set asked for (they delete other
-    files), so a set of another size or corpus gets its own folder: a quick run never
-    shrinks the full-size sets (``data/eval/trigger_dev``, ``data/eval/long_negatives``)."""
+    """Folders of the dev clips and long negatives for these sizes and corpus
+    (:func:`lib.evalsets.set_dir`: a quick run never shrinks the full-size sets)."""
     from lib import evalsets
 
-    dev = "trigger_dev" + (f"_{Path(raw_dir).name}" if raw_dir else "")
-    dev += "" if dev_clips == 40 else f"_{dev_clips}clips"
-    neg = "long_negatives" + ("" if negative_minutes == 60 else f"_{negative_minutes:g}min")
-    return evalsets.eval_dir() / dev, evalsets.eval_dir() / neg
+    return (evalsets.set_dir(evalsets.TRIGGER_DEV, dev_clips, raw_dir),
+            evalsets.set_dir(evalsets.LONG_NEGATIVES, negative_minutes))  # fmt: skip
 
 
 def dev_eval_sets(
@@ -1049,7 +1044,7 @@ def _test_report(
     records = corpus.load_manifest(raw) if corpus.manifest_path(raw).is_file() else []
     if not any(r.split == "test" and r.kind == "activate" for r in records):
         return None
-    out = dev_out.parent / dev_out.name.replace(evalsets.TRIGGER_DEV, evalsets.TRIGGER_TEST, 1)
+    out = evalsets.set_dir(evalsets.TRIGGER_TEST, n_clips, raw)
     folder = evalsets.make_trigger_devset(n_clips, out, raw_dir=raw, split="test")
     report = evaluate_trigger(folder, model, threshold=threshold)
     at = report["at_model_threshold"]
