@@ -58,6 +58,9 @@ def test_triplet_train_step_reports_metrics_and_collapse_is_detected() -> None:
     assert detect_collapse(0.1, 0.001, 0.1) is not None
     assert "pinned" in detect_collapse(0.1, 0.001, 0.1)
     assert detect_collapse(0.03, 0.6, 0.1) is None
+    # the classifier phases have no margin to pin at: only equal embeddings count
+    assert "all equal" in detect_collapse(None, 0.001, 0.1)
+    assert detect_collapse(None, 0.9, 0.1) is None
 
 
 @pytest.fixture(scope="module")

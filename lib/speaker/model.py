@@ -267,11 +267,16 @@ class ClassifierModel(keras.Model):
 
 
 def detect_collapse(
-    loss: float, spread: float, margin: float, tolerance: float = 0.01
+    loss: float | None, spread: float, margin: float, tolerance: float = 0.01
 ) -> str | None:
-    """Why training looks collapsed (loss pinned at the margin, embeddings all equal), or None."""
+    """Why training looks collapsed (triplet loss pinned at the margin, embeddings all equal),
+    or None. ``loss`` None (the classifier phases): only the embeddings' spread is checked."""
     reasons = []
-    if abs(loss - margin) < tolerance * max(margin, 1e-6) * 10 and spread < 0.05:
+    if (
+        loss is not None
+        and abs(loss - margin) < tolerance * max(margin, 1e-6) * 10
+        and spread < 0.05
+    ):
         reasons.append(f"loss {loss:.4f} is pinned at the margin alpha={margin:g}")
     if spread < 0.02:
         reasons.append(f"embeddings are (nearly) all equal (spread {spread:.4f})")

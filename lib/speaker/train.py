@@ -324,7 +324,6 @@ def train(
     tb = tf.summary.create_file_writer(str(out / "tensorboard"))
     model = opt = None
     phase_of_model = None
-    collapse = None
     for epoch in range(done, len(phases)):
         phase = phases[epoch]
         if phase != phase_of_model:
@@ -409,11 +408,11 @@ def train(
             "refresh_s": round(refresh_s, 2),
             "epoch_s": round(time.perf_counter() - t_epoch, 1),
         }
-        if phase == "triplet":
-            collapse = detect_collapse(logs["loss"], logs["spread"], cfg.margin)
-            row["collapse"] = collapse or ""
-            if collapse:
-                log.warning("epoch %d: training looks collapsed: %s", epoch + 1, collapse)
+        triplet_loss = logs["loss"] if phase == "triplet" else None
+        collapse = detect_collapse(triplet_loss, logs["spread"], cfg.margin)
+        row["collapse"] = collapse or ""
+        if collapse:
+            log.warning("epoch %d: training looks collapsed: %s", epoch + 1, collapse)
         history.append(row)
         shown = ", ".join(f"{k}={v}" for k, v in row.items() if k not in ("epoch", "phase"))
         log.info("epoch %d/%d (%s): %s", epoch + 1, len(phases), phase, shown)
@@ -437,8 +436,7 @@ def train(
         threshold_source = "train"
     test = evaluate(embedder, cache, "test", cfg, windowed=True)
     train_seconds = time.perf_counter() - started
-    if history and history[-1]["phase"] == "triplet":
-        collapse = history[-1].get("collapse") or None
+    collapse = (history[-1].get("collapse") or None) if history else None
     card = {
         "name": out.name,
         "task": "speaker",
