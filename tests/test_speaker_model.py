@@ -118,6 +118,30 @@ def test_classifier_loss_instead_of_triplets(trained) -> None:
         dataclasses.replace(cfg, epochs=-1)
 
 
+def test_a_model_of_other_settings_is_not_overwritten_silently(trained, tmp_path) -> None:
+    import shutil
+
+    cfg, db, cache, result, root = trained
+    folder = tmp_path / "model"
+    shutil.copytree(result.model_dir, folder)
+    before = (folder / "model.keras").read_bytes()
+    other = dataclasses.replace(cfg, margin=0.2)
+    with pytest.raises(ConfigError, match=r"already holds model 'model'.*overwrite: true"):
+        train.train(other, db, cache, out_dir=folder)
+    assert (folder / "model.keras").read_bytes() == before  # nothing touched
+    # an unfinished training of other settings (a train_state only) is not thrown away either
+    shutil.rmtree(folder / "train_state")
+    unfinished = tmp_path / "unfinished"
+    shutil.copytree(result.model_dir / "train_state", unfinished / "train_state")
+    with pytest.raises(ConfigError, match="unfinished training"):
+        train.train(other, db, cache, out_dir=unfinished)
+    # the same settings may write the folder again (resume, more epochs); overwrite replaces
+    card = json.loads((result.model_dir / "model_card.json").read_text())
+    assert card["training_fingerprint"]
+    again = train.train(dataclasses.replace(other, overwrite=True), db, cache, out_dir=folder)
+    assert again.card["training_fingerprint"] != card["training_fingerprint"]
+
+
 def test_mismatched_cache_is_refused(trained) -> None:
     cfg, db, cache, result, root = trained
     with pytest.raises(ConfigError, match="n_mels"):

@@ -62,6 +62,7 @@ class SpeakerConfig:
     eval_utterances: int = 200
     seed: int = 0
     resume: bool = True
+    overwrite: bool = False
     # inference
     window_seconds_embed: float = 2.0
     window_overlap: float = 0.5

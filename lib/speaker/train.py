@@ -32,7 +32,7 @@ import numpy as np
 
 from lib import paths
 from lib.config import to_dict
-from lib.errors import DatasetError
+from lib.errors import ConfigError, DatasetError
 from lib.files import atomic_path, write_json, write_text
 from lib.speaker.batches import (
     TripletSampler,
@@ -49,7 +49,7 @@ from lib.speaker.verify import CARD_FILE, MODEL_FILE, embed_features
 log = logging.getLogger(__name__)
 
 #: settings that do not change what is trained (a resumed run may differ in these)
-_NOT_COMPARED = ("resume", "epochs", "pretrain_epochs", "tts_workers")
+_NOT_COMPARED = ("resume", "overwrite", "epochs", "pretrain_epochs", "tts_workers")
 
 
 @dataclass
@@ -210,6 +210,38 @@ def _settings_key(cfg: SpeakerConfig, db: SpeakerDatabase | None, cache: Feature
     return hashlib.sha1(json.dumps(d, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _check_model_dir(out: Path, key: str, overwrite: bool) -> None:
+    """Refuse to train into a folder holding another model unless ``overwrite``.
+
+    The same training (same settings and database: resumed, run again or trained for more
+    epochs) may write its folder again; so may one whose folder holds nothing yet."""
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    try:
+        old = json.loads((out / CARD_FILE).read_text())
+    except (OSError, ValueError):
+        old = {}
+    old = old if isinstance(old, dict) else {}
+    try:
+        state_key = json.loads((out / "train_state" / "state.json").read_text())["settings_key"]
+    except (OSError, ValueError, KeyError, TypeError):
+        state_key = None
+    if key in (old.get("training_fingerprint"), state_key):
+        return
+    what = (
+        f"model {old.get('name')!r} (created {old.get('created_utc', '?')})"
+        if old.get("name")
+        else "other files (an unfinished training with other settings?)"
+    )
+    if not overwrite:
+        raise ConfigError(
+            f"{out} already holds {what}, trained with other settings or data; choose another "
+            "model_name, or set overwrite: true (heyjoe run 04_train_speaker -p overwrite true) "
+            "to replace it"
+        )
+    log.warning("overwrite: %s in %s will be replaced", what, out)
+
+
 def _save_state(state_dir: Path, embedder: Any, opt: Any, extra: dict, state: dict) -> None:
     state_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(state_dir / "embedder.weights.h5", suffix=".weights.h5") as tmp:
@@ -269,6 +301,7 @@ def train(
     fc = cfg.feature_config()
     check_compatible(cache.feature_config, fc, str(cache.dir / "settings.json"))
     out = Path(out_dir) if out_dir is not None else model_dir(cfg.model_name)
+    _check_model_dir(out, _settings_key(cfg, db, cache), cfg.overwrite)
     resume_dir = out / "train_state"  # every worker resumes from here,
     out = distribute.write_dir(out, strategy)  # only the chief writes there
     state_dir = out / "train_state"
@@ -443,6 +476,7 @@ def train(
         "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "model_file": MODEL_FILE,
         "parent": None,
+        "training_fingerprint": key,
         "feature_config": fc.to_dict(),
         "threshold": final["threshold"],
         "threshold_source": threshold_source,
