@@ -142,6 +142,32 @@ def test_a_model_of_other_settings_is_not_overwritten_silently(trained, tmp_path
     assert again.card["training_fingerprint"] != card["training_fingerprint"]
 
 
+def test_a_profile_of_other_weights_is_refused_by_the_gate(trained, tmp_path, caplog) -> None:
+    from lib.live.assistant import SpeakerGate
+
+    cfg, db, cache, result, root = trained
+    model = speaker.load_model(result.model_dir)
+    wav = tmp_path / "bob.wav"
+    sf.write(wav, voice(np.random.default_rng(3), 150, 1.5), SR)
+    path = speaker.enroll("bob", [wav], model=model, overwrite=True)
+    profile = json.loads(path.read_text())
+    assert profile["model_sha256"] == model.weights_sha256 and len(model.weights_sha256) == 64
+    gate = SpeakerGate("bob", model=model)
+    assert -1 <= gate(sf.read(wav, dtype="float32")[0], SR) <= 1
+    # the model folder retrained since: the profile's embedding is in another space
+    retrained = dataclasses.replace(model, weights_sha256="0" * 64)
+    with pytest.raises(HeyJoeError, match=r"'bob' was enrolled with other weights.*enroll bob"):
+        SpeakerGate("bob", model=retrained)
+    # a profile from before weights were recorded: used, with a warning that says what to do
+    profile.pop("model_sha256")
+    path.write_text(json.dumps(profile))
+    SpeakerGate("bob", model=retrained)
+    assert "does not record which model weights" in caplog.text
+    path.write_text("{not json")
+    with pytest.raises(HeyJoeError, match="bob.json: not a speaker profile"):
+        speaker.load_profile("bob")
+
+
 def test_mismatched_cache_is_refused(trained) -> None:
     cfg, db, cache, result, root = trained
     with pytest.raises(ConfigError, match="n_mels"):

@@ -120,6 +120,7 @@ class SpeakerGate:
         self.name = name
         self.profile = speaker.load_profile(name)
         self.model = model or speaker.load_model(self.profile.get("model_path"))
+        speaker.check_profile_model(self.profile, self.model)
         self.embedding = np.asarray(self.profile["embedding"], dtype=np.float32)
         self.threshold = float(self.profile.get("threshold", self.model.threshold))
 

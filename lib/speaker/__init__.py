@@ -13,6 +13,7 @@ TensorFlow is imported only when a model is built or loaded.
 from lib.speaker.settings import SpeakerConfig
 from lib.speaker.verify import (
     SpeakerModel,
+    check_profile_model,
     cosine,
     embed_audio,
     embed_file,
@@ -27,6 +28,7 @@ from lib.speaker.verify import (
 __all__ = [
     "SpeakerConfig",
     "SpeakerModel",
+    "check_profile_model",
     "cosine",
     "embed_audio",
     "embed_file",

@@ -13,6 +13,7 @@ A model folder holds ``model.keras`` (the embedder, loaded with Keras ``safe_mod
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import os
@@ -26,7 +27,7 @@ import numpy as np
 from lib import audio, paths
 from lib.errors import AudioError, ConfigError, HeyJoeError
 from lib.features import FeatureConfig, compute_features
-from lib.files import atomic_path, write_json
+from lib.files import atomic_path, read_json_dict, write_json
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,7 @@ class SpeakerModel:
     card: dict[str, Any]
     keras_model: Any
     feature_config: FeatureConfig
+    weights_sha256: str = ""  # of the model file: which weights a profile's embedding came from
 
     @property
     def sample_rate(self) -> int:
@@ -167,7 +169,8 @@ def load_model(name_or_dir: str | Path | None = None) -> SpeakerModel:
             f"{model_path}: the model takes {model.input.shape[-1]} feature bins but its card "
             f"says {fc.n_bins}"
         )
-    return SpeakerModel(card.get("name", folder.name), folder, card, model, fc)
+    digest = hashlib.sha256(model_path.read_bytes()).hexdigest()
+    return SpeakerModel(card.get("name", folder.name), folder, card, model, fc, digest)
 
 
 # ---------------------------------------------------------------------------- embedding
@@ -313,6 +316,7 @@ def enroll(
             "name": name,
             "model": model.name,
             "model_path": str(model.path),
+            "model_sha256": model.weights_sha256,
             "threshold": model.threshold,
             "created_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
             "files": used,
@@ -327,7 +331,37 @@ def load_profile(name: str) -> dict[str, Any]:
     path = profiles_dir() / f"{name}.json"
     if not path.is_file():
         raise HeyJoeError(f"{path}: no speaker profile named {name!r}")
-    return json.loads(path.read_text())
+    profile = read_json_dict(path)
+    if not isinstance(profile.get("embedding"), list) or not profile["embedding"]:
+        raise HeyJoeError(f"{path}: not a speaker profile (unreadable, or no embedding); enroll "
+                          f"{name!r} again")  # fmt: skip
+    return profile
+
+
+def check_profile_model(profile: dict[str, Any], model: SpeakerModel) -> None:
+    """Refuse a profile enrolled with other weights than ``model``'s: its embedding lives in
+    another space, so every score against it would be meaningless. (Profiles from before the
+    weights were recorded are used with a warning.)"""
+    name = profile.get("name", "?")
+    again = f"enroll it again: heyjoe enroll {name} FILES... --overwrite"
+    files = profile.get("files") or []
+    if files:
+        again += f" (it was enrolled from {', '.join(map(str, files[:3]))}"
+        again += ", ...)" if len(files) > 3 else ")"
+    recorded = profile.get("model_sha256")
+    if not recorded:
+        log.warning(
+            "speaker profile %r does not record which model weights it was enrolled with; "
+            "if %s has been retrained since, %s", name, model.path, again,
+        )  # fmt: skip
+        return
+    if recorded != model.weights_sha256:
+        raise HeyJoeError(
+            f"speaker profile {name!r} was enrolled with other weights than the model in "
+            f"{model.path} has now (retrained or replaced since); {again}"
+        )
+    if len(profile["embedding"]) != model.keras_model.output.shape[-1]:
+        raise HeyJoeError(f"speaker profile {name!r}: embedding length does not match {model.path}")
 
 
 def embed_folder(model: SpeakerModel, folder: str | Path, out: str | Path) -> dict[str, Any]:
