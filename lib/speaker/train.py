@@ -301,7 +301,8 @@ def train(
     fc = cfg.feature_config()
     check_compatible(cache.feature_config, fc, str(cache.dir / "settings.json"))
     out = Path(out_dir) if out_dir is not None else model_dir(cfg.model_name)
-    _check_model_dir(out, _settings_key(cfg, db, cache), cfg.overwrite)
+    key = _settings_key(cfg, db, cache)
+    _check_model_dir(out, key, cfg.overwrite)
     resume_dir = out / "train_state"  # every worker resumes from here,
     out = distribute.write_dir(out, strategy)  # only the chief writes there
     state_dir = out / "train_state"
@@ -332,7 +333,6 @@ def train(
     if cfg.pretrain != "none" and cfg.pretrain_epochs > 0:
         phases += [cfg.pretrain] * cfg.pretrain_epochs
     phases += ["triplet"] * cfg.epochs
-    key = _settings_key(cfg, db, cache)
     history: list[dict[str, Any]] = []
     steps_loss: list[float] = []
     done = 0
