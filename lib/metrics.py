@@ -397,17 +397,25 @@ def compare_frr(
         fa, fb = (_frr_at_budget(c, full, budget)[0] for c in (a, b))
         da = _frr_at_budget(a, weights, budget)
         db = _frr_at_budget(b, weights, budget)
-        diff = db - da
-        lo, hi = np.percentile(diff, [2.5, 97.5])
         out[f"{budget:g}"] = {
             "a": float(fa),
             "b": float(fb),
             "difference": float(fb - fa),
-            "difference_95": [round(float(lo), 4), round(float(hi), 4)],
-            "b_better": round(float((diff < 0).mean()), 4),
-            "a_better": round(float((diff > 0).mean()), 4),
+            **_bootstrap_summary(db - da),
         }
     return out
+
+
+def _bootstrap_summary(diff: np.ndarray) -> dict[str, Any]:
+    """Of bootstrap differences B − A (NaN draws left out of the interval): the 95 %
+    interval ``difference_95`` and the shares of draws where each model is strictly lower,
+    ``b_better`` and ``a_better`` (:func:`compare_frr`, :func:`compare_eer`)."""
+    lo, hi = np.nanpercentile(diff, [2.5, 97.5])
+    return {
+        "difference_95": [round(float(lo), 4), round(float(hi), 4)],
+        "b_better": round(float((diff < 0).mean()), 4),
+        "a_better": round(float((diff > 0).mean()), 4),
+    }
 
 
 def frr_at_fa_per_hour(curve: Sequence[dict[str, Any]], fa_per_hour: float) -> float | None:
@@ -527,14 +535,7 @@ def compare_eer(
         new_value = np.concatenate(([True], s_sorted[1:] != s_sorted[:-1], [True]))
         out[key] = equal_error_rate(s, lab.astype(int))[0]
         boot.append(_weighted_eer(lab[order], w[:, order], new_value))
-    diff = boot[1] - boot[0]
-    lo, hi = np.nanpercentile(diff, [2.5, 97.5])
-    out.update({
-        "difference": out["b"] - out["a"],
-        "difference_95": [round(float(lo), 4), round(float(hi), 4)],
-        "b_better": round(float((diff < 0).mean()), 4),
-        "a_better": round(float((diff > 0).mean()), 4),
-    })  # fmt: skip
+    out.update({"difference": out["b"] - out["a"], **_bootstrap_summary(boot[1] - boot[0])})
     return out
 
 
