@@ -1033,7 +1033,7 @@ def choose_threshold(det: list[dict[str, Any]], fa_per_hour: float) -> tuple[flo
 
 
 def _test_report(
-    dev_out: Path, n_clips: int, raw: Path | None, model: Any, threshold: float
+    n_clips: int, raw: Path | None, model: Any, threshold: float
 ) -> tuple[dict[str, Any], Path] | None:
     """Metrics at ``threshold`` (chosen on the dev sets) on the test split's voices (the
     corpus's ``test_engines``: no training set and no dev set hears them), or None when the
@@ -1111,7 +1111,7 @@ def evaluate_model(
         for p in report["det"]
     ]
     sets = {"trigger_dev": str(dev), "long_negatives": str(neg)}
-    test = _test_report(dev, dev_clips, raw, model, float(threshold))
+    test = _test_report(dev_clips, raw, model, float(threshold))
     if test is not None:
         metrics.update(test[0])
         sets["trigger_test"] = str(test[1])
