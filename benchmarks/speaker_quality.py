@@ -35,7 +35,7 @@ from lib import audio  # noqa: E402
 from lib.config import load_config  # noqa: E402
 from lib.metrics import compare_eer, equal_error_rate  # noqa: E402
 from lib.speaker import database  # noqa: E402
-from lib.speaker.train import trial_scores  # noqa: E402
+from lib.speaker.train import trial_scores, trial_speakers  # noqa: E402
 
 
 def run_ours(model_arg: str | None, files: list[Path]) -> tuple[np.ndarray, float, dict]:
@@ -105,10 +105,8 @@ def main() -> None:
     both = ref["eer"] is not None
     diff_95 = None
     if both:  # is the gap more than these speakers' noise? (bootstrap over speakers)
-        iu = np.triu_indices(len(files), k=1)
-        spk = np.array(speakers)
         diff_95 = compare_eer(trials["ours"], trials["resemblyzer"], labels,
-                              (spk[iu[0]], spk[iu[1]]))["difference_95"]  # fmt: skip
+                              trial_speakers(speakers))["difference_95"]  # fmt: skip
     figures = {
         "benchmark": "speaker_quality",
         "split": args.split,

@@ -713,7 +713,7 @@ def compare_speaker_models(
     (:func:`lib.metrics.compare_eer`). ``embed`` stands in for the two models (tests)."""
     from lib import config
     from lib.speaker import database
-    from lib.speaker.train import trial_scores
+    from lib.speaker.train import trial_scores, trial_speakers
 
     cfg = config.load_config("speaker", profile, {"db_dir": str(db_dir)} if db_dir else None)
     db = database.load_database(cfg)
@@ -743,8 +743,7 @@ def compare_speaker_models(
         s, labels = trial_scores(emb, list(spk))
         names.append(name)
         scores.append(s)
-    iu = np.triu_indices(len(files), k=1)
-    result = metrics.compare_eer(scores[0], scores[1], labels, (spk[iu[0]], spk[iu[1]]),
+    result = metrics.compare_eer(scores[0], scores[1], labels, trial_speakers(list(spk)),
                                  n_boot, seed)  # fmt: skip
     eers = {"a_eer": result.pop("a"), "b_eer": result.pop("b")}
     return {"a": names[0], "b": names[1], **eers, "split": split, "utterances": len(files),

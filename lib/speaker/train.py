@@ -161,6 +161,14 @@ def trial_scores(emb: np.ndarray, speakers: list[str]) -> tuple[np.ndarray, np.n
     return sims[iu], (spk[:, None] == spk[None, :])[iu]
 
 
+def trial_speakers(speakers: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    """The two sides' speakers of each trial of :func:`trial_scores`, in its order (what
+    :func:`lib.metrics.compare_eer` resamples)."""
+    iu = np.triu_indices(len(speakers), k=1)
+    spk = np.array(speakers)
+    return spk[iu[0]], spk[iu[1]]
+
+
 def evaluate(
     embedder: Any, cache: FeatureCache, split: str, cfg: SpeakerConfig, windowed: bool = False
 ) -> dict[str, Any]:
