@@ -210,6 +210,8 @@ def find_audio_files(folder: PathLike, recursive: bool = True) -> list[Path]:
     Hidden files (name starting with ``.``, e.g. temporary or ``._`` macOS files) are skipped.
     """
     folder = Path(folder)
+    if folder.is_file():
+        raise AudioError(f"{folder}: is a file, not a folder (give the folder that holds it)")
     if not folder.is_dir():
         raise AudioError(f"{folder}: audio folder not found")
     candidates = folder.rglob("*") if recursive else folder.iterdir()

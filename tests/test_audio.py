@@ -221,6 +221,8 @@ def test_find_audio_files(tmp_path: Path) -> None:
     ]
     with pytest.raises(AudioError, match="not found"):
         audio.find_audio_files(tmp_path / "missing")
+    with pytest.raises(AudioError, match="b.wav: is a file, not a folder"):
+        audio.find_audio_files(tmp_path / "b.wav")
 
 
 def test_load_folder_skips_bad_files_with_one_warning(
