@@ -292,6 +292,9 @@ def main() -> None:
     ap.add_argument("--check", action="store_true", help="only compare phone decodings")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="seeds of the heads")
     ap.add_argument("--cache", type=Path, help="an .npz to keep the features in and reuse")
+    ap.add_argument("--fronts", nargs="+", default=["logmel", "phonetic"],
+                    choices=["logmel", "phonetic", "both"],
+                    help="front ends to probe (both: the two side by side per frame)")  # fmt: skip
     args = ap.parse_args()
     front = PhoneticFrontEnd()
     rows = corpus_clips(0)
@@ -301,7 +304,11 @@ def main() -> None:
         return
     logmel, phonetic = features(front, rows, args.cache)
     figures: dict = {"clips": len(rows), "seeds": args.seeds}
-    for name, feats in (("logmel", logmel), ("phonetic", phonetic)):
+    for name in args.fronts:
+        if name == "both":
+            feats = [np.concatenate(p, axis=1) for p in zip(logmel, phonetic, strict=True)]
+        else:
+            feats = logmel if name == "logmel" else phonetic
         runs = []
         for seed in args.seeds:
             runs.append(probe(feats, rows, seed))
