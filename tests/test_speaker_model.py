@@ -163,6 +163,10 @@ def test_a_profile_of_other_weights_is_refused_by_the_gate(trained, tmp_path, ca
     path.write_text(json.dumps(profile))
     SpeakerGate("bob", model=retrained)
     assert "does not record which model weights" in caplog.text
+    # ... but not one whose embedding cannot be scored against this model's at all
+    path.write_text(json.dumps({**profile, "embedding": profile["embedding"][:-1]}))
+    with pytest.raises(HeyJoeError, match="'bob': embedding length does not match"):
+        SpeakerGate("bob", model=retrained)
     path.write_text("{not json")
     with pytest.raises(HeyJoeError, match="bob.json: not a speaker profile"):
         speaker.load_profile("bob")

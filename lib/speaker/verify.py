@@ -348,6 +348,8 @@ def check_profile_model(profile: dict[str, Any], model: SpeakerModel) -> None:
     if files:
         again += f" (it was enrolled from {', '.join(map(str, files[:3]))}"
         again += ", ...)" if len(files) > 3 else ")"
+    if len(profile["embedding"]) != model.embedding_dim:
+        raise HeyJoeError(f"speaker profile {name!r}: embedding length does not match {model.path}")
     recorded = profile.get("model_sha256")
     if not recorded:
         log.warning(
@@ -360,8 +362,6 @@ def check_profile_model(profile: dict[str, Any], model: SpeakerModel) -> None:
             f"speaker profile {name!r} was enrolled with other weights than the model in "
             f"{model.path} has now (retrained or replaced since); {again}"
         )
-    if len(profile["embedding"]) != model.keras_model.output.shape[-1]:
-        raise HeyJoeError(f"speaker profile {name!r}: embedding length does not match {model.path}")
 
 
 def embed_folder(model: SpeakerModel, folder: str | Path, out: str | Path) -> dict[str, Any]:
