@@ -3,9 +3,11 @@
 Side by side on the same audio (speech-like noise at 16 kHz, fed in 80 ms chunks, the
 chunk openWakeWord expects):
 
-- ours: :class:`lib.trigger.StreamingDetector` (incremental log-mel, causal conv and GRU steps
+- ours: :class:`lib.trigger.StreamingDetector` (incremental features, causal conv and GRU steps
   in numpy) with the shipped model (``checkpoints/trigger/hey_joe``; a same-architecture
-  model with fresh weights if none is shipped yet), and with the notes' ``seed`` architecture;
+  model with fresh weights if none is shipped yet), with the notes' ``seed`` architecture,
+  and the ``small`` architecture on each feature kind (``logmel``; ``logmel_phonetic``, which
+  adds PocketSphinx's senone posteriors, :mod:`lib.phonetic`);
 - naive: what the notes' live loop did — every 0.5 s, Keras ``predict`` on the last 10 s
   window (recomputing the window each time);
 - openWakeWord 0.5.1 with its bundled ONNX ``hey_jarvis`` model (melspectrogram + embedding +
@@ -67,13 +69,13 @@ def one_thread() -> None:
         pass
 
 
-def fresh_model(arch_name: str) -> Any:
+def fresh_model(arch_name: str, kind: str = "logmel") -> Any:
     """A TriggerModel of ``arch_name`` with fresh weights (speed does not depend on them)."""
     from lib.features import FeatureConfig
     from lib.trigger.cards import TriggerModel
     from lib.trigger.model import ArchSpec, build_model
 
-    fc = FeatureConfig()
+    fc = FeatureConfig(kind=kind)
     arch = ArchSpec.preset(arch_name)
     card = {"name": f"fresh_{arch_name}", "architecture": arch.to_dict(),
             "features": fc.to_dict(), "threshold": 0.5}  # fmt: skip
@@ -157,6 +159,8 @@ def main() -> None:
         model_label = f"fresh small (no shipped model: {exc})"
     ours = time_ours(model, audio, repeats)
     seed = time_ours(fresh_model("seed"), audio, repeats)
+    by_kind = {kind: time_ours(fresh_model("small", kind), audio, repeats)
+               for kind in ("logmel", "logmel_phonetic")}  # fmt: skip
     naive = time_naive(model, audio, min(seconds, 4.0 if args.quick else 10.0))
     oww, oww_wall, oww_label = time_oww(audio, repeats)
 
@@ -171,7 +175,10 @@ def main() -> None:
         "model": model_label,
         "ours_ms_per_audio_second": ms(ours),
         "ours_real_time_factor": round(seconds / ours, 1),
+        "model_features": model.feature_config.kind,
         "seed_arch_ms_per_audio_second": ms(seed),
+        "small_logmel_ms_per_audio_second": ms(by_kind["logmel"]),
+        "small_logmel_phonetic_ms_per_audio_second": ms(by_kind["logmel_phonetic"]),
         "naive_keras_window_ms_per_audio_second": ms(naive),
         "openwakeword": oww_label,
         "openwakeword_ms_per_audio_second": ms(oww),
@@ -184,6 +191,8 @@ def main() -> None:
     rows = [
         ("ours: StreamingDetector, " + model_label, ms(ours)),
         ("ours: StreamingDetector, seed architecture", ms(seed)),
+        ("ours: StreamingDetector, small on logmel", ms(by_kind["logmel"])),
+        ("ours: StreamingDetector, small on logmel_phonetic", ms(by_kind["logmel_phonetic"])),
         ("naive: Keras on last 10 s every 0.5 s", ms(naive)),
         (oww_label, ms(oww)),
     ]

@@ -30,7 +30,6 @@ import csv
 import json
 import os
 import random
-import struct
 import sys
 from pathlib import Path
 
@@ -44,54 +43,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lib import paths  # noqa: E402
 from lib.audio import load_audio  # noqa: E402
 from lib.features import FeatureConfig, compute_features  # noqa: E402
+from lib.phonetic import _read_mdef, _read_s3, _read_sendump  # noqa: E402
+from lib.phonetic import model_dir as _model_dir  # noqa: E402
 
 SR = 16000
-
-
-def _model_dir() -> Path:
-    import pocketsphinx
-
-    return Path(pocketsphinx.get_model_path()) / "en-us" / "en-us"
-
-
-def _read_s3(path: Path) -> np.ndarray:
-    """A Sphinx-3 Gaussian parameter file → (codebooks, streams, densities, dims)."""
-    data = path.read_bytes()
-    at = data.find(b"endhdr\n") + len(b"endhdr\n")
-    magic, n_cb, n_stream, n_dens = struct.unpack("<4i", data[at : at + 16])
-    if magic != 0x11223344:
-        raise SystemExit(f"{path}: not a little-endian Sphinx-3 file")
-    at += 16
-    lens = struct.unpack(f"<{n_stream}i", data[at : at + 4 * n_stream])
-    at += 4 * n_stream + 4  # the lengths, then the total count
-    values = np.frombuffer(data, "<f4", n_cb * n_stream * n_dens * lens[0], at)
-    return values.reshape(n_cb, n_stream, n_dens, lens[0]).astype(np.float64)
-
-
-def _read_phones(path: Path) -> tuple[list[str], int]:
-    """CI phone names and the number of CI senones from a binary mdef."""
-    data = path.read_bytes()
-    end = b"END FILE FORMAT DESCRIPTION\n"
-    at = (data.find(end) + len(end) + 3) // 4 * 4
-    n_ci, _, _, n_ci_sen = struct.unpack("<4i", data[at : at + 16])
-    names = data[at + 40 :].split(b"\0")[:n_ci]
-    return [n.decode() for n in names], n_ci_sen
-
-
-def _read_sendump(path: Path, n_stream: int) -> np.ndarray:
-    """Mixture weights, (streams, densities, senones), as natural-log weights."""
-    data = path.read_bytes()
-    at = 0
-    while True:  # title and header strings, each length-prefixed, until a length of 0
-        (n,) = struct.unpack("<i", data[at : at + 4])
-        at += 4
-        if n == 0:
-            break
-        at += n
-    rows, cols = struct.unpack("<2i", data[at : at + 8])
-    q = np.frombuffer(data, np.uint8, n_stream * rows * cols, at + 8)
-    # Stored as -log_{1.0001}(w) >> 10 (PocketSphinx's 8-bit senone scores).
-    return -q.reshape(n_stream, rows, cols).astype(np.float64) * 1024 * np.log(1.0001)
 
 
 class PhoneticFrontEnd:
@@ -103,7 +58,7 @@ class PhoneticFrontEnd:
         var = np.maximum(_read_s3(d / "variances"), 1e-4)
         self.prec = 1.0 / var
         self.const = -0.5 * (var.shape[-1] * np.log(2 * np.pi) + np.log(var).sum(-1))
-        self.phones, self.n_ci_sen = _read_phones(d / "mdef")
+        self.phones, self.n_ci_sen = _read_mdef(d / "mdef")
         n_cb, self.n_stream, self.n_dens, _ = self.means.shape
         logw = _read_sendump(d / "sendump", self.n_stream)[:, :, : self.n_ci_sen]
         # (stream, codebook = CI phone, state, density): CI senone 3p+s belongs to phone p.

@@ -1,4 +1,5 @@
-"""Feature front ends: log-mel filterbank energies and the seed notebook's spectrogram.
+"""Feature front ends: log-mel filterbank energies, the seed notebook's spectrogram, and
+log-mel with phonetic features (:mod:`lib.phonetic`) next to it.
 
 Both are computed the same way in numpy (:func:`compute_features`) and in TensorFlow
 (:func:`compute_features_tf`, usable inside ``tf.data``), from the same window and matrix.
@@ -26,6 +27,9 @@ from lib.errors import AudioError, ConfigError
 #: by a constant, so we keep 8000 to reproduce the seed's numbers exactly.
 SEED_SPECGRAM_FS = 8000.0
 
+#: Feature kinds with PocketSphinx's senone posteriors (:mod:`lib.phonetic`) in them.
+PHONETIC_KINDS = ("logmel_phonetic", "phonetic")
+
 
 @dataclass(frozen=True)
 class FeatureConfig:
@@ -35,9 +39,12 @@ class FeatureConfig:
     window of ``window_seconds``, hop ``hop_seconds``, FFT size the next power of two.
     ``spectrogram``: log10 of (the seed's ``mlab.specgram`` PSD + ``log_floor``), symmetric Hann
     window of ``spectrogram_nfft`` samples overlapping by ``spectrogram_noverlap``.
+    ``logmel_phonetic``: the ``logmel`` bands, then the 126 context-independent senone log
+    posteriors of PocketSphinx's English acoustic model (:mod:`lib.phonetic`) for the same
+    frames; 16 kHz, 25 ms windows every 10 ms only. ``phonetic``: those posteriors alone.
     """
 
-    kind: Literal["logmel", "spectrogram"] = "logmel"
+    kind: Literal["logmel", "spectrogram", "logmel_phonetic", "phonetic"] = "logmel"
     sample_rate: int = 16000  # Hz, rate the audio must be at
     n_mels: int = 40  # mel bands (logmel)
     window_seconds: float = 0.025  # analysis window (logmel)
@@ -52,8 +59,8 @@ class FeatureConfig:
         def bad(name: str, why: str) -> ConfigError:
             return ConfigError(f"feature setting {name!r} {why}, got {getattr(self, name)!r}")
 
-        if self.kind not in ("logmel", "spectrogram"):
-            raise bad("kind", "must be 'logmel' or 'spectrogram'")
+        if self.kind not in PHONETIC_KINDS + ("logmel", "spectrogram"):
+            raise bad("kind", "must be 'logmel', 'spectrogram', 'logmel_phonetic' or 'phonetic'")
         for name in ("sample_rate", "n_mels", "spectrogram_nfft", "spectrogram_noverlap"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int):
@@ -78,10 +85,16 @@ class FeatureConfig:
              "must be in [0, spectrogram_nfft)"),
             ("log_floor", self.log_floor > 0, "must be positive"),
         ]  # fmt: skip
+        if self.kind in PHONETIC_KINDS:  # the acoustic model's own framing
+            checks += [
+                ("sample_rate", self.sample_rate == 16000, f"must be 16000 for {self.kind}"),
+                ("window_seconds", self.win_length == 400, f"must be 0.025 for {self.kind}"),
+                ("hop_seconds", self.hop_length == 160, f"must be 0.010 for {self.kind}"),
+            ]
         for name, ok, why in checks:
             if not ok:
                 raise bad(name, why)
-        if self.kind == "logmel":
+        if self.kind != "spectrogram":
             empty = int(np.count_nonzero(self.mel_matrix().max(axis=0) == 0))
             if empty:
                 raise bad(
@@ -113,8 +126,25 @@ class FeatureConfig:
 
     @property
     def n_bins(self) -> int:
-        """Feature values per frame: ``n_mels``, or ``spectrogram_nfft // 2 + 1``."""
-        return self.n_mels if self.kind == "logmel" else self.spectrogram_nfft // 2 + 1
+        """Feature values per frame: ``n_mels`` (+ 126 for ``logmel_phonetic``; 126 alone for
+        ``phonetic``), or ``spectrogram_nfft // 2 + 1``."""
+        from lib.phonetic import N_SENONES
+
+        if self.kind == "spectrogram":
+            return self.spectrogram_nfft // 2 + 1
+        if self.kind == "phonetic":
+            return N_SENONES
+        if self.kind == "logmel_phonetic":
+            return self.n_mels + N_SENONES
+        return self.n_mels
+
+    @property
+    def n_spectral(self) -> int:
+        """The leading feature values that are log energies (the log-mel or spectrogram bins),
+        the ones level and spectral augmentation may change; the rest are phonetic."""
+        if self.kind in PHONETIC_KINDS:
+            return self.n_mels if self.kind == "logmel_phonetic" else 0
+        return self.n_bins
 
     @property
     def frame_rate(self) -> float:
@@ -206,7 +236,7 @@ def _psd_scale(nfft: int, window: np.ndarray, fs: float) -> np.ndarray:
 @functools.lru_cache(maxsize=32)
 def _kernels(fc: FeatureConfig) -> tuple[np.ndarray, np.ndarray]:
     """(window, projection): the mel matrix for logmel, the PSD scale vector for spectrogram."""
-    if fc.kind == "logmel":
+    if fc.kind != "spectrogram":
         window, proj = _hann(fc.win_length, periodic=True), fc.mel_matrix()
     else:
         window = _hann(fc.spectrogram_nfft, periodic=False)  # np.hanning, as mlab uses
@@ -337,16 +367,30 @@ def compute_features(audio: np.ndarray, fc: FeatureConfig) -> np.ndarray:
     ``(b, frames, n_bins)``; float32. Audio must already be at ``fc.sample_rate``."""
     x = _check_audio(audio)
     window, proj = _kernels(fc)
-    scale = 1.0 if fc.kind == "logmel" else _LOG10_E  # natural log, or log10
-    return _spectral(x, window, fc.hop_length, fc.n_fft, proj, fc.log_floor, scale)
+    scale = _LOG10_E if fc.kind == "spectrogram" else 1.0  # log10, or natural log
+    out = _spectral(x, window, fc.hop_length, fc.n_fft, proj, fc.log_floor, scale)
+    if fc.kind not in PHONETIC_KINDS:
+        return out
+    from lib.phonetic import N_SENONES, phonetic_features
+
+    rows = x.reshape(-1, x.shape[-1])
+    phonetic = np.stack([phonetic_features(r) for r in rows])
+    phonetic = phonetic.reshape(*out.shape[:-1], N_SENONES)
+    return phonetic if fc.kind == "phonetic" else np.concatenate([out, phonetic], axis=-1)
 
 
 def compute_features_tf(audio: Any, fc: FeatureConfig) -> Any:
     """:func:`compute_features` in TensorFlow (same window and matrix), for ``tf.data`` maps.
 
     Takes ``(n,)`` or ``(b, n)`` float audio (tensor or array); returns a float32 tensor.
-    Unlike the numpy version it does not check for NaN.
+    Unlike the numpy version it does not check for NaN. The phonetic kinds (a stateful
+    numpy front end) have no TensorFlow version: ConfigError.
     """
+    if fc.kind in PHONETIC_KINDS:
+        raise ConfigError(
+            f"feature kind {fc.kind!r} is computed in numpy only (lib.features."
+            "compute_features); it has no TensorFlow version"
+        )
     import tensorflow as tf
 
     window, proj = _kernels(fc)

@@ -86,7 +86,7 @@ class SynthesisConfig:
     fricative_probability: float = 0.0
     fricative_db: tuple[float, float] = (-25.0, -5.0)
     sample_rate: int = 16000
-    feature_kind: Literal["logmel", "spectrogram"] = "logmel"
+    feature_kind: Literal["logmel", "spectrogram", "logmel_phonetic", "phonetic"] = "logmel"
     n_mels: int = 40
     window_seconds: float = 0.025
     hop_seconds: float = 0.010

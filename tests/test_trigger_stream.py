@@ -13,9 +13,9 @@ from lib.trigger import StreamingDetector, TriggerModel, score_audio
 from lib.trigger.model import ArchSpec, build_model
 
 
-def _model(arch_name: str, seed: int = 1) -> TriggerModel:
+def _model(arch_name: str, seed: int = 1, kind: str = "logmel") -> TriggerModel:
     """A model with random weights and non-trivial BatchNorm statistics."""
-    fc = FeatureConfig()
+    fc = FeatureConfig(kind=kind)
     arch = ArchSpec.preset(arch_name)
     km = build_model(arch, fc.n_bins, seed=seed)
     rng = np.random.default_rng(seed)
@@ -50,6 +50,25 @@ def test_streaming_equals_offline_predict(small: TriggerModel, chunk_seconds: fl
     streamed = score_audio(small, audio, chunk_seconds=chunk_seconds)
     assert streamed.shape == offline.shape == (82,)  # ceil(328 frames / 4)
     np.testing.assert_allclose(streamed, offline, atol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("kind", "chunk"),
+    [("logmel_phonetic", 1), ("logmel_phonetic", 1000), ("logmel_phonetic", 21930),
+     ("phonetic", 1000)],
+    ids=["1 sample", "1000", "1.37s", "phonetic alone"],
+)  # fmt: skip
+def test_streaming_equals_offline_with_phonetic_features(kind: str, chunk: int) -> None:
+    """The phonetic front end's state (running mean, delta history, held frames) streams too."""
+    model = _model("small", seed=3, kind=kind)
+    audio = _audio(0.5 if chunk == 1 else 3.3, seed=5)
+    offline = model.predict_features(compute_features(audio, model.feature_config))
+    det = StreamingDetector(model)
+    streamed = np.concatenate([det.process(audio[i : i + chunk])
+                               for i in range(0, len(audio), chunk)])  # fmt: skip
+    np.testing.assert_allclose(streamed, offline, atol=1e-4)
+    det.reset()  # a reset forgets the phonetic state too
+    np.testing.assert_allclose(det.process(audio), offline, atol=1e-4)
 
 
 def test_one_sample_chunks_equal_offline_for_the_seed_architecture() -> None:

@@ -32,6 +32,7 @@ def toy_data(tmp_path_factory: pytest.TempPathFactory) -> Path:
         toy_dataset("toy_more", 8, seed=5)
         toy_dataset("toy_dev", 8, seed=1)
         toy_dataset("toy_mel20", 8, seed=2, n_mels=20)
+        toy_dataset("toy_phonetic", 8, seed=3, feature_kind="logmel_phonetic")
     finally:
         if old is None:
             os.environ.pop("HEYJOE_DATA_DIR", None)
@@ -101,6 +102,27 @@ def test_feature_settings_must_match_naming_the_dataset(datasets) -> None:
         cards.ModelError, match=r"dataset 'toy_mel20'.*n_mels \(model 40, data 20\)"
     ):
         tr.TrainingData({"toy_train": 0.5, "toy_mel20": 0.5}, 0.36)
+
+
+def test_phonetic_features_train_and_augmentation_leaves_them_alone(datasets) -> None:
+    """Level and spectral augmentation change the log-mel bands only: the phonetic features
+    are level-normalised posteriors, not energies on a mel axis."""
+    from lib.trigger.augment import SpectralAugment
+
+    data = tr.TrainingData({"toy_phonetic": 1.0}, 0.36)
+    assert data.bins == 40 + 126 and data.feature_config.kind == "logmel_phonetic"
+    plain = next(iter(data.train_dataset(0, 0, 1, 1, 4)))[0].numpy()
+    augment = SpectralAugment(eq_db=8.0, warp=0.12, mask_bins=4, probability=1.0)
+    changed = next(iter(data.train_dataset(0, 0, 1, 1, 4, gain_augment_db=10.0,
+                                           augment=augment)))[0].numpy()  # fmt: skip
+    np.testing.assert_array_equal(changed[:, :, 40:], plain[:, :, 40:])
+    assert np.abs(changed[:, :, :40] - plain[:, :, :40]).mean() > 0.1
+    result = tr.train(_cfg(model_name="toy_ph", datasets={"toy_phonetic": 1.0},
+                           dev_dataset=None, epochs=1))  # fmt: skip
+    model = load_model("toy_ph")
+    assert model.feature_config.kind == "logmel_phonetic" and np.isfinite(result.history["loss"][0])
+    with pytest.raises(cards.ModelError, match="kind"):
+        tr.TrainingData({"toy_phonetic": 0.5, "toy_train": 0.5}, 0.36)
 
 
 class _Interrupt(keras.callbacks.Callback):
@@ -374,6 +396,11 @@ def test_streaming_benchmark_quick_prints_one_json_line() -> None:
     figures = run_benchmark("streaming.py", timeout=300)
     assert figures["ours_ms_per_audio_second"] > 0
     assert "openwakeword" in figures
+    # the phonetic front end costs more than log-mel alone, and is measured
+    assert (
+        figures["small_logmel_phonetic_ms_per_audio_second"]
+        > figures["small_logmel_ms_per_audio_second"]
+    )
 
 
 @pytest.mark.slow

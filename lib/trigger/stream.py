@@ -6,6 +6,8 @@ trained network step by step in numpy (no Keras call per chunk):
 1. **Features, incrementally.** The samples not yet framed (fewer than one window plus a
    hop) are kept; each chunk completes ``0..n`` frames, computed with the same
    :func:`lib.features.compute_features` as offline, so streaming features equal offline ones.
+   The phonetic features (kinds ``logmel_phonetic``, ``phonetic``) carry their own state
+   (:class:`lib.phonetic.PhoneticStream`: running mean normalisation, delta history).
 2. **Causal conv.** The last ``kernel - 1`` frames are kept (zeros at the start, which is
    exactly the offline left padding); output step ``i`` is computed once frame
    ``stride * i`` has arrived.
@@ -151,6 +153,11 @@ class StreamingDetector:
         self._n_bins = self.feature_config.n_bins
         self._kernels = _features_kernels(self.feature_config)
         self._no_frames = np.zeros((0, self._n_bins), dtype=np.float32)
+        self._phonetic = None
+        if self.feature_config.kind in ("logmel_phonetic", "phonetic"):
+            from lib.phonetic import PhoneticStream
+
+            self._phonetic = PhoneticStream()
         self.reset()
 
     def reset(self) -> None:
@@ -164,14 +171,18 @@ class StreamingDetector:
         self._states = [np.zeros(g[1].shape[0], dtype=np.float32) for g in self._w.grus]
         self.steps_done = 0
         self.samples_seen = 0
+        if self._phonetic is not None:
+            self._phonetic.reset()
 
     # ------------------------------------------------------------------ stages
 
     def _features(self, x: np.ndarray, n: int) -> np.ndarray:
         """The ``n`` frames of ``x`` (exactly what :func:`compute_features` gives)."""
         fc = self.feature_config
-        if fc.kind != "logmel":
+        if fc.kind == "spectrogram":
             return compute_features(x[: (n - 1) * self._hop + self._win], fc)
+        if fc.kind == "phonetic":
+            return self._phonetic.process(x, n)
         window, proj = self._kernels
         frames = np.lib.stride_tricks.as_strided(
             x, shape=(n, self._win), strides=(x.strides[0] * self._hop, x.strides[0])
@@ -179,7 +190,10 @@ class StreamingDetector:
         spec = scipy.fft.rfft(frames * window, n=fc.n_fft, axis=-1, overwrite_x=True)
         out = (np.square(spec.real) + np.square(spec.imag)) @ proj
         out += np.float32(fc.log_floor)
-        return np.log(out, out=out)
+        np.log(out, out=out)
+        if self._phonetic is None:
+            return out
+        return np.concatenate([out, self._phonetic.process(x, n)], axis=1)
 
     def _new_frames(self, chunk: np.ndarray) -> np.ndarray:
         buf = np.concatenate([self._samples, chunk]) if len(self._samples) else chunk

@@ -269,7 +269,8 @@ class TrainingData:
         """Batches for epochs ``first_epoch .. epochs - 1``, ``steps`` per epoch, in order.
 
         ``gain_augment_db``: each example's level is changed by a random gain in
-        ``[-g, +g]`` dB (an offset of the log-mel features; drawn from (seed, epoch, batch)),
+        ``[-g, +g]`` dB (an offset of the log-mel bands, not of phonetic features, which are
+        level-normalised already; drawn from (seed, epoch, batch)),
         so the model does not learn the synthesis' fixed mix level. ``augment``: a
         :class:`lib.trigger.augment.SpectralAugment` (equaliser, mel warp, frequency masks)."""
         import tensorflow as tf
@@ -279,11 +280,16 @@ class TrainingData:
         def load(epoch: Any, b: Any) -> tuple[np.ndarray, np.ndarray]:
             pairs = self.plan(seed, int(epoch), steps * batch_size)
             x, y = self.gather(pairs[int(b) * batch_size : (int(b) + 1) * batch_size])
-            if scale > 0 and self.feature_config.kind == "logmel":
+            # the log-mel bands (not a spectrogram's, not the phonetic features), in place
+            fc = self.feature_config
+            spectral = None
+            if fc.kind != "spectrogram" and fc.n_spectral:
+                spectral = x[:, :, : fc.n_spectral]
+            if spectral is not None and scale > 0:
                 rng = np.random.default_rng([int(seed), int(epoch), int(b), 11])
-                x += rng.uniform(-scale, scale, (len(x), 1, 1)).astype(np.float32)
-            if augment is not None and augment.active and self.feature_config.kind == "logmel":
-                augment(x, np.random.default_rng([int(seed), int(epoch), int(b), 13]))
+                spectral += rng.uniform(-scale, scale, (len(x), 1, 1)).astype(np.float32)
+            if spectral is not None and augment is not None and augment.active:
+                augment(spectral, np.random.default_rng([int(seed), int(epoch), int(b), 13]))
             return x, y
 
         def tf_load(epoch: Any, b: Any) -> tuple[Any, Any]:
