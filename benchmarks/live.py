@@ -17,6 +17,7 @@
 Everything runs on ONE thread (numpy, TensorFlow, ONNX). PocketSphinx uses the command
 grammar (``configs/live.yaml``); the music controller is the dry run.
 Usage: .venv/bin/python benchmarks/live.py [--quick] [--recordings 12] [--idle-seconds 120]
+[--model NAME] [--threshold T]
 Prints a table to stderr and one JSON line of figures to stdout.
 """
 
@@ -77,6 +78,8 @@ def main() -> None:
     ap.add_argument("--recordings", type=int, default=12)
     ap.add_argument("--idle-seconds", type=float, default=120.0)
     ap.add_argument("--realtime-seconds", type=float, default=10.0)
+    ap.add_argument("--model", default=None, help="trigger model (default: the shipped one)")
+    ap.add_argument("--threshold", type=float, default=None, help="default: the model card's")
     args = ap.parse_args()
     if args.quick:
         args.recordings, args.idle_seconds, args.realtime_seconds = 3, 20.0, 3.0
@@ -90,7 +93,8 @@ def main() -> None:
     from lib.live import assistant, demo
     from lib.live.sources import Chunk
 
-    cfg = config.load_config("live", "full")
+    overrides = {"model": args.model, "threshold": args.threshold}
+    cfg = config.load_config("live", "full", {k: v for k, v in overrides.items() if v is not None})
     tmp = tempfile.TemporaryDirectory(prefix="heyjoe-bench-live-")
     wavs = demo.make_live_demo(Path(tmp.name), n=args.recordings)
     bot = assistant.build(cfg, synchronous=True)
@@ -165,6 +169,7 @@ def main() -> None:
         "commands": total,
         "commands_right": right,
         "spurious_actions": spurious,
+        "model": args.model or "shipped",
         "threshold": round(bot.threshold, 6),
         "detection_delay_s_median": pct(det_delays, 50),
         "detection_delay_s_p90": pct(det_delays, 90),
