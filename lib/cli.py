@@ -34,6 +34,15 @@ def _collect_params(pairs: list[list[str]] | None, files_: list[str] | None) -> 
         params.update(read_yaml(Path(path)))
     for key, value in pairs or []:
         params[key] = _parse_value(value)
+    for key in [k for k, v in params.items() if v is None]:
+        # a null parameter means "as configured" everywhere (notebook parameters default to
+        # None), so it cannot clear a value the config or profile sets: say so, not silently
+        log.warning(
+            "parameter %r is null, which means 'as configured', so it is ignored: it cannot "
+            "clear a value that configs/*.yaml or the profile sets (the quick trigger "
+            "profile's parent, for one); use a profile without it, or edit the config file",
+            key,
+        )
     return params
 
 

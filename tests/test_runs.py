@@ -149,6 +149,13 @@ def test_params_file_and_p_values_are_typed(tmp_path: Path) -> None:
     assert params == {"n_examples": 5, "seed": 2, "span": [1, 3], "flag": True}
 
 
+def test_a_null_parameter_is_said_to_be_ignored(caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level("WARNING", logger="lib.cli"):
+        params = cli._collect_params([["parent", "null"], ["seed", "2"]], None)
+    assert params == {"parent": None, "seed": 2}
+    assert "'parent' is null" in caplog.text and "seed" not in caplog.text
+
+
 def test_run_dirs_never_collide() -> None:
     a = runs.new_run_dir("01_x", "t")
     b = runs.new_run_dir("01_x", "t")
