@@ -1,8 +1,9 @@
 """Feature front ends: log-mel filterbank energies, the seed notebook's spectrogram, and
-log-mel with phonetic features (:mod:`lib.phonetic`) next to it.
+phonetic features (:mod:`lib.phonetic`), alone or next to the log-mel bands.
 
-Both are computed the same way in numpy (:func:`compute_features`) and in TensorFlow
-(:func:`compute_features_tf`, usable inside ``tf.data``), from the same window and matrix.
+The spectral ones are computed the same way in numpy (:func:`compute_features`) and in
+TensorFlow (:func:`compute_features_tf`, usable inside ``tf.data``), from the same window and
+matrix; the phonetic ones in numpy only.
 
 Framing never pads or centres: a clip of ``n`` samples gives ``1 + (n - win) // hop`` frames,
 and a clip shorter than one window gives an empty ``(0, n_bins)`` array (not an error), in

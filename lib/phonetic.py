@@ -7,7 +7,8 @@ wheel: a phonetically-tied-mixture HMM with 42 phone codebooks of 128 Gaussians 
 13-dimensional streams (MFCCs, deltas, double deltas). This module reads its files and turns
 each 10 ms frame of audio into log posteriors over its 126 context-independent senones (42
 phones x 3 HMM states), which :mod:`lib.features` puts next to the log-mel bands
-(feature kind ``logmel_phonetic``). PocketSphinx itself is never called; only its files.
+(feature kind ``logmel_phonetic``) or uses alone (``phonetic``). PocketSphinx itself is never
+called; only its files are read.
 
 Everything is causal, so a stream gives exactly what the whole clip gives
 (:class:`PhoneticStream`):
@@ -31,15 +32,12 @@ Everything is causal, so a stream gives exactly what the whole clip gives
 from __future__ import annotations
 
 import functools
-import logging
 import struct
 from pathlib import Path
 
 import numpy as np
 
 from lib.errors import ConfigError
-
-log = logging.getLogger(__name__)
 
 #: Context-independent senones of the en-us model: feature values per frame.
 N_SENONES = 126
@@ -61,8 +59,8 @@ def model_dir() -> Path:
         import pocketsphinx
     except ImportError as e:
         raise ConfigError(
-            "the phonetic front end (feature kind 'logmel_phonetic') reads PocketSphinx's "
-            "acoustic model: pip install pocketsphinx"
+            "the phonetic front end (feature kinds 'logmel_phonetic' and 'phonetic') reads "
+            "PocketSphinx's acoustic model: pip install pocketsphinx"
         ) from e
     return Path(pocketsphinx.get_model_path()) / "en-us" / "en-us"
 
@@ -167,6 +165,8 @@ class AcousticModel:
             b = const[:, s].reshape(-1) - 0.5 * (mu**2 * p).sum(-1)
             self.bias.append(b.astype(np.float32))
             self.weights.append(np.ascontiguousarray(weights[s], dtype=np.float32))
+        self.bias_all = np.stack(self.bias)[:, None, :]  # (stream, 1, gaussians)
+        self.weights_all = np.stack(self.weights)  # (stream, codebook, densities, 3)
         fbank = _mel_filters(self.sample_rate, self.n_fft, 25, 130.0, 6800.0)
         j, n = np.arange(25)[:, None], np.arange(N_CEPSTRA)[None]
         dct = np.cos(np.pi * n * (j + 0.5) / 25)
@@ -193,21 +193,22 @@ class AcousticModel:
     def log_posteriors(self, streams: list[np.ndarray]) -> np.ndarray:
         """The three ``(n, 13)`` feature streams → ``(n, 126)`` CI-senone log posteriors."""
         n = len(streams[0])
-        total = np.zeros((n, N_SENONES), dtype=np.float32)
+        n_stream = len(streams)
+        ll = np.empty((n_stream, n, self.proj[0].shape[1]), dtype=np.float32)
         for s, x in enumerate(streams):
-            ll = np.concatenate([x * x, x], axis=1) @ self.proj[s]
-            ll += self.bias[s]
-            ll = ll.reshape(n, self.n_codebooks, self.n_densities)
-            top = ll.max(axis=2, keepdims=True)
-            ll -= top
-            np.exp(ll, out=ll)
-            # (codebook, n, densities) @ (codebook, densities, 3) → (codebook, n, 3)
-            mix = np.matmul(ll.transpose(1, 0, 2), self.weights[s]).transpose(1, 0, 2)
-            np.maximum(mix, np.float32(1e-30), out=mix)
-            total += (np.log(mix) + top).reshape(n, N_SENONES)
+            np.matmul(np.concatenate([x * x, x], axis=1), self.proj[s], out=ll[s])
+        ll += self.bias_all
+        ll4 = ll.reshape(n_stream, n, self.n_codebooks, self.n_densities)
+        top = ll4.max(axis=3, keepdims=True)
+        ll4 -= top
+        np.exp(ll4, out=ll4)
+        # (stream, codebook, n, densities) @ (stream, codebook, densities, 3)
+        mix = np.matmul(ll4.transpose(0, 2, 1, 3), self.weights_all)
+        np.maximum(mix, np.float32(1e-30), out=mix)
+        np.log(mix, out=mix)
+        total = (mix.transpose(0, 2, 1, 3) + top).sum(axis=0).reshape(n, N_SENONES)
         top = total.max(axis=1, keepdims=True)
-        norm = top + np.log(np.exp(total - top).sum(axis=1, keepdims=True))
-        total -= norm
+        total -= top + np.log(np.exp(total - top).sum(axis=1, keepdims=True))
         np.maximum(total, np.float32(LOG_FLOOR), out=total)
         total *= np.float32(SCALE)
         return total
@@ -242,13 +243,26 @@ class PhoneticStream:
         self._last = np.zeros(N_SENONES, dtype=np.float32)  # the last frame's features
 
     def _normalise(self, c: np.ndarray) -> np.ndarray:
+        """``c`` minus its running mean: the mean of the frames so far for the first
+        ``CMN_FRAMES``, then ``mean += (c - mean) / CMN_FRAMES`` per frame (float64)."""
+        from scipy.signal import lfilter
+
+        n, seen = len(c), self._seen
         out = np.empty_like(c)
-        mean, seen = self._mean, self._seen
-        for t in range(len(c)):
-            seen += 1
-            mean += (c[t] - mean) / min(seen, CMN_FRAMES)
-            out[t] = c[t] - mean
-        self._mean, self._seen = mean, seen
+        k = min(n, max(0, CMN_FRAMES - seen))  # frames still in the cumulative phase
+        if k:
+            means = (self._mean * seen + np.cumsum(c[:k], axis=0)) / (seen + np.arange(1, k + 1))[
+                :, None
+            ]
+            out[:k] = c[:k] - means
+            self._mean = means[-1]
+        if k < n:
+            a = 1.0 / CMN_FRAMES
+            zi = ((1.0 - a) * self._mean)[None, :]
+            means, _ = lfilter([a], [1.0, a - 1.0], c[k:], axis=0, zi=zi)
+            out[k:] = c[k:] - means
+            self._mean = means[-1]
+        self._seen = seen + n
         return out
 
     def process(self, samples: np.ndarray, n: int) -> np.ndarray:

@@ -25,8 +25,8 @@ import scipy.fft
 from scipy.special import expit as _sigmoid  # one ufunc call, numerically stable
 
 from lib.errors import AudioError
+from lib.features import PHONETIC_KINDS, compute_features
 from lib.features import _kernels as _features_kernels
-from lib.features import compute_features
 
 
 class StreamWeights:
@@ -154,7 +154,7 @@ class StreamingDetector:
         self._kernels = _features_kernels(self.feature_config)
         self._no_frames = np.zeros((0, self._n_bins), dtype=np.float32)
         self._phonetic = None
-        if self.feature_config.kind in ("logmel_phonetic", "phonetic"):
+        if self.feature_config.kind in PHONETIC_KINDS:
             from lib.phonetic import PhoneticStream
 
             self._phonetic = PhoneticStream()
