@@ -43,7 +43,13 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from lib import paths  # noqa: E402
 from lib.audio import load_audio  # noqa: E402
 from lib.features import FeatureConfig, compute_features  # noqa: E402
-from lib.phonetic import _read_mdef, _read_s3, _read_sendump  # noqa: E402
+from lib.phonetic import (  # noqa: E402
+    _read_mdef,
+    _read_s3,
+    _read_sendump,
+    sphinx_dct,
+    sphinx_filterbank,
+)
 from lib.phonetic import model_dir as _model_dir  # noqa: E402
 
 SR = 16000
@@ -65,30 +71,8 @@ class PhoneticFrontEnd:
         self.weights = np.exp(logw).transpose(0, 2, 1).reshape(self.n_stream, n_cb, 3, -1)
         # feat.params: 25 mel filters 130-6800 Hz, 13 DCT cepstra, lifter 22, 512-point FFT,
         # 25.625 ms Hamming window every 10 ms, pre-emphasis 0.97.
-        nfft, nfilt, self.win = 512, 25, 410
-
-        def mel(f: float) -> float:
-            return 2595 * np.log10(1 + f / 700)
-
-        def imel(m: float) -> float:
-            return 700 * (10 ** (m / 2595) - 1)
-
-        lo, hi = mel(130.0), mel(6800.0)
-        step, df = (hi - lo) / (nfilt + 1), SR / nfft
-        self.fbank = np.zeros((nfft // 2 + 1, nfilt))
-        for i in range(nfilt):
-            f0, f1, f2 = (int(imel((i + j) * step + lo) / df + 0.5) * df for j in range(3))
-            for k in range(nfft // 2):
-                hz = k * df
-                if f0 <= hz <= f2:
-                    up, down = (hz - f0) / (f1 - f0), (f2 - hz) / (f2 - f1)
-                    self.fbank[k, i] = min(up, down) * 2 / (f2 - f0)
-        n, j = np.arange(13)[:, None], np.arange(nfilt)[None]
-        dct = np.cos(np.pi * n * (j + 0.5) / nfilt)
-        dct[0] *= np.sqrt(1 / nfilt)
-        dct[1:] *= np.sqrt(2 / nfilt)
-        lifter = 1 + 11 * np.sin(np.arange(13) * np.pi / 22)
-        self.dct = (dct * lifter[:, None]).T
+        self.win = 410
+        self.fbank, self.dct = sphinx_filterbank(512), sphinx_dct()
         self.window = 0.54 - 0.46 * np.cos(2 * np.pi * np.arange(self.win) / (self.win - 1))
 
     def cepstra(self, audio: np.ndarray) -> np.ndarray:

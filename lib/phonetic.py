@@ -128,6 +128,22 @@ def _mel_filters(
     return out
 
 
+def sphinx_filterbank(n_fft: int = 512, sample_rate: int = 16000) -> np.ndarray:
+    """``feat.params``' filterbank: 25 filters, 130-6800 Hz, float64 ``(n_fft // 2 + 1, 25)``."""
+    return _mel_filters(sample_rate, n_fft, 25, 130.0, 6800.0)
+
+
+def sphinx_dct(n_filt: int = 25, n_ceps: int = N_CEPSTRA) -> np.ndarray:
+    """Log filter energies → liftered cepstra (``-transform dct -lifter 22``), float64
+    ``(n_filt, n_ceps)``."""
+    j, n = np.arange(n_filt)[:, None], np.arange(n_ceps)[None]
+    dct = np.cos(np.pi * n * (j + 0.5) / n_filt)
+    dct[:, 0] *= np.sqrt(1 / n_filt)
+    dct[:, 1:] *= np.sqrt(2 / n_filt)
+    lifter = 1 + 11 * np.sin(np.arange(n_ceps) * np.pi / 22)
+    return dct * lifter[None]
+
+
 class AcousticModel:
     """The en-us model's MFCC front end and CI-senone scorer, as float32 numpy matrices."""
 
@@ -157,24 +173,17 @@ class AcousticModel:
         logw = _read_sendump(d / "sendump", n_stream)[:, :, :n_ci_sen]
         # (stream, codebook = CI phone, density, state): CI senone 3p+s belongs to phone p.
         weights = np.exp(logw).reshape(n_stream, n_dens, n_cb, 3).transpose(0, 2, 1, 3)
-        # log N(x) = [x², x] @ [-prec/2 ; mu * prec] + (const - sum(mu² prec)/2), per stream
-        self.proj, self.bias, self.weights = [], [], []
-        for s in range(n_stream):
-            p, mu = prec[:, s].reshape(-1, dims), means[:, s].reshape(-1, dims)
-            self.proj.append(np.concatenate([-0.5 * p, mu * p], axis=1).T.astype(np.float32))
-            b = const[:, s].reshape(-1) - 0.5 * (mu**2 * p).sum(-1)
-            self.bias.append(b.astype(np.float32))
-            self.weights.append(np.ascontiguousarray(weights[s], dtype=np.float32))
-        self.bias_all = np.stack(self.bias)[:, None, :]  # (stream, 1, gaussians)
-        self.weights_all = np.stack(self.weights)  # (stream, codebook, densities, 3)
-        fbank = _mel_filters(self.sample_rate, self.n_fft, 25, 130.0, 6800.0)
-        j, n = np.arange(25)[:, None], np.arange(N_CEPSTRA)[None]
-        dct = np.cos(np.pi * n * (j + 0.5) / 25)
-        dct[:, 0] *= np.sqrt(1 / 25)
-        dct[:, 1:] *= np.sqrt(2 / 25)
-        lifter = 1 + 11 * np.sin(np.arange(N_CEPSTRA) * np.pi / 22)
-        self.fbank = fbank.astype(np.float32)
-        self.dct = (dct * lifter[None]).astype(np.float32)
+        # log N(x) = [x², x] @ [-prec/2 ; mu * prec] + (const - sum(mu² prec)/2), per stream:
+        # proj[s] (26, gaussians), bias (stream, 1, gaussians)
+        p = prec.transpose(1, 0, 2, 3).reshape(n_stream, -1, dims)
+        mu = means.transpose(1, 0, 2, 3).reshape(n_stream, -1, dims)
+        self.proj = [np.concatenate([-0.5 * p[s], mu[s] * p[s]], axis=1).T.astype(np.float32)
+                     for s in range(n_stream)]  # fmt: skip
+        bias = const.transpose(1, 0, 2).reshape(n_stream, -1) - 0.5 * (mu**2 * p).sum(-1)
+        self.bias = bias[:, None, :].astype(np.float32)
+        self.weights = np.ascontiguousarray(weights, dtype=np.float32)
+        self.fbank = sphinx_filterbank(self.n_fft).astype(np.float32)
+        self.dct = sphinx_dct().astype(np.float32)
         self.window = np.hamming(self.win_length).astype(np.float32)
         #: PocketSphinx's scale: 16-bit sample values.
         self.window *= np.float32(32768.0)
@@ -197,13 +206,13 @@ class AcousticModel:
         ll = np.empty((n_stream, n, self.proj[0].shape[1]), dtype=np.float32)
         for s, x in enumerate(streams):
             np.matmul(np.concatenate([x * x, x], axis=1), self.proj[s], out=ll[s])
-        ll += self.bias_all
+        ll += self.bias
         ll4 = ll.reshape(n_stream, n, self.n_codebooks, self.n_densities)
         top = ll4.max(axis=3, keepdims=True)
         ll4 -= top
         np.exp(ll4, out=ll4)
         # (stream, codebook, n, densities) @ (stream, codebook, densities, 3)
-        mix = np.matmul(ll4.transpose(0, 2, 1, 3), self.weights_all)
+        mix = np.matmul(ll4.transpose(0, 2, 1, 3), self.weights)
         np.maximum(mix, np.float32(1e-30), out=mix)
         np.log(mix, out=mix)
         total = (mix.transpose(0, 2, 1, 3) + top).sum(axis=0).reshape(n, N_SENONES)
