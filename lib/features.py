@@ -143,9 +143,9 @@ class FeatureConfig:
     def n_spectral(self) -> int:
         """The leading feature values that are log energies (the log-mel or spectrogram bins),
         the ones level and spectral augmentation may change; the rest are phonetic."""
-        if self.kind in PHONETIC_KINDS:
-            return self.n_mels if self.kind == "logmel_phonetic" else 0
-        return self.n_bins
+        if self.kind == "phonetic":
+            return 0
+        return self.n_mels if self.kind == "logmel_phonetic" else self.n_bins
 
     @property
     def frame_rate(self) -> float:
@@ -367,17 +367,19 @@ def compute_features(audio: np.ndarray, fc: FeatureConfig) -> np.ndarray:
     """Features of one clip ``(n,)`` → ``(frames, n_bins)``, or a batch ``(b, n)`` →
     ``(b, frames, n_bins)``; float32. Audio must already be at ``fc.sample_rate``."""
     x = _check_audio(audio)
-    window, proj = _kernels(fc)
-    scale = _LOG10_E if fc.kind == "spectrogram" else 1.0  # log10, or natural log
-    out = _spectral(x, window, fc.hop_length, fc.n_fft, proj, fc.log_floor, scale)
-    if fc.kind not in PHONETIC_KINDS:
-        return out
-    from lib.phonetic import N_SENONES, phonetic_features
+    parts = []
+    if fc.n_spectral:
+        window, proj = _kernels(fc)
+        scale = _LOG10_E if fc.kind == "spectrogram" else 1.0  # log10, or natural log
+        parts.append(_spectral(x, window, fc.hop_length, fc.n_fft, proj, fc.log_floor, scale))
+    if fc.kind in PHONETIC_KINDS:
+        from lib.phonetic import N_SENONES, phonetic_features
 
-    rows = x.reshape(-1, x.shape[-1])
-    phonetic = np.stack([phonetic_features(r) for r in rows])
-    phonetic = phonetic.reshape(*out.shape[:-1], N_SENONES)
-    return phonetic if fc.kind == "phonetic" else np.concatenate([out, phonetic], axis=-1)
+        shape = (*x.shape[:-1], fc.frames_for(x.shape[-1]), N_SENONES)
+        rows = x.reshape(-1, x.shape[-1])
+        each = [phonetic_features(r) for r in rows]  # an empty batch gives (0, frames, 126)
+        parts.append(np.asarray(each, dtype=np.float32).reshape(shape))
+    return parts[0] if len(parts) == 1 else np.concatenate(parts, axis=-1)
 
 
 def compute_features_tf(audio: Any, fc: FeatureConfig) -> Any:
