@@ -14,14 +14,7 @@ from lib import phonetic
 from lib.audio import load_audio
 from lib.errors import ConfigError
 from lib.features import FeatureConfig, compute_features
-
-
-def _audio(seconds: float, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    n = int(seconds * 16000)
-    t = np.arange(n) / 16000
-    x = 0.05 * rng.standard_normal(n) + 0.3 * np.sin(2 * np.pi * (200 + 300 * t) * t)
-    return x.astype(np.float32)
+from lib.trigger.testing import chirp_in_noise
 
 
 def _stream(x: np.ndarray, chunk: int) -> np.ndarray:
@@ -37,14 +30,14 @@ def _stream(x: np.ndarray, chunk: int) -> np.ndarray:
 
 @pytest.mark.parametrize("chunk", [1, 170, 1000, 16000])
 def test_a_stream_in_chunks_of_any_size_equals_the_whole_clip(chunk: int) -> None:
-    x = _audio(1.3 if chunk > 1 else 0.3, seed=chunk)
+    x = chirp_in_noise(1.3 if chunk > 1 else 0.3, seed=chunk)
     whole = phonetic.phonetic_features(x)
     assert whole.shape == (1 + (len(x) - 400) // 160, phonetic.N_SENONES)
     np.testing.assert_allclose(_stream(x, chunk), whole, atol=2e-5)
 
 
 def test_features_are_log_posteriors_held_every_other_frame_and_level_invariant() -> None:
-    x = _audio(2.0)
+    x = chirp_in_noise(2.0)
     f = phonetic.phonetic_features(x)
     # scaled log posteriors: exp(8 f) sums to one over the senones (the floor adds a little)
     total = np.exp(f / phonetic.SCALE).sum(axis=1)
@@ -59,7 +52,7 @@ def test_features_are_log_posteriors_held_every_other_frame_and_level_invariant(
 def test_feature_kind_puts_logmel_and_phonetic_side_by_side() -> None:
     fc = FeatureConfig(kind="logmel_phonetic")
     assert fc.n_bins == 40 + phonetic.N_SENONES and fc.n_spectral == 40
-    x = _audio(1.0)
+    x = chirp_in_noise(1.0)
     f = compute_features(x, fc)
     np.testing.assert_array_equal(f[:, :40], compute_features(x, FeatureConfig()))
     np.testing.assert_array_equal(f[:, 40:], phonetic.phonetic_features(x))
@@ -79,7 +72,7 @@ def test_tensorflow_version_is_refused_clearly() -> None:
     from lib.features import compute_features_tf
 
     with pytest.raises(ConfigError, match="numpy only"):
-        compute_features_tf(_audio(0.5), FeatureConfig(kind="logmel_phonetic"))
+        compute_features_tf(chirp_in_noise(0.5), FeatureConfig(kind="logmel_phonetic"))
 
 
 def test_a_missing_model_file_is_named(tmp_path: Path) -> None:

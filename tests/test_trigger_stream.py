@@ -11,6 +11,7 @@ from lib.errors import AudioError
 from lib.features import FeatureConfig, compute_features
 from lib.trigger import StreamingDetector, TriggerModel, score_audio
 from lib.trigger.model import ArchSpec, build_model
+from lib.trigger.testing import chirp_in_noise
 
 
 def _model(arch_name: str, seed: int = 1, kind: str = "logmel") -> TriggerModel:
@@ -30,14 +31,6 @@ def _model(arch_name: str, seed: int = 1, kind: str = "logmel") -> TriggerModel:
     return TriggerModel(Path("."), card, km)
 
 
-def _audio(seconds: float, seed: int = 0) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    n = int(seconds * 16000)
-    t = np.arange(n) / 16000
-    x = 0.1 * rng.standard_normal(n) + 0.3 * np.sin(2 * np.pi * (300 + 400 * t) * t)
-    return x.astype(np.float32)
-
-
 @pytest.fixture(scope="module")
 def small() -> TriggerModel:
     return _model("small")
@@ -45,7 +38,7 @@ def small() -> TriggerModel:
 
 @pytest.mark.parametrize("chunk_seconds", [0.1, 1.37, 100.0], ids=["0.1s", "1.37s", "whole"])
 def test_streaming_equals_offline_predict(small: TriggerModel, chunk_seconds: float) -> None:
-    audio = _audio(3.3)
+    audio = chirp_in_noise(3.3)
     offline = small.predict_features(compute_features(audio, small.feature_config))
     streamed = score_audio(small, audio, chunk_seconds=chunk_seconds)
     assert streamed.shape == offline.shape == (82,)  # ceil(328 frames / 4)
@@ -61,7 +54,7 @@ def test_streaming_equals_offline_predict(small: TriggerModel, chunk_seconds: fl
 def test_streaming_equals_offline_with_phonetic_features(kind: str, chunk: int) -> None:
     """The phonetic front end's state (running mean, delta history, held frames) streams too."""
     model = _model("small", seed=3, kind=kind)
-    audio = _audio(0.5 if chunk == 1 else 3.3, seed=5)
+    audio = chirp_in_noise(0.5 if chunk == 1 else 3.3, seed=5)
     offline = model.predict_features(compute_features(audio, model.feature_config))
     det = StreamingDetector(model)
     streamed = np.concatenate([det.process(audio[i : i + chunk])
@@ -73,7 +66,7 @@ def test_streaming_equals_offline_with_phonetic_features(kind: str, chunk: int) 
 
 def test_one_sample_chunks_equal_offline_for_the_seed_architecture() -> None:
     model = _model("seed", seed=2)
-    audio = _audio(0.6, seed=1)
+    audio = chirp_in_noise(0.6, seed=1)
     offline = model.predict_features(compute_features(audio, model.feature_config))
     det = StreamingDetector(model)
     streamed = np.concatenate([det.process(audio[i : i + 1]) for i in range(len(audio))])
@@ -83,7 +76,7 @@ def test_one_sample_chunks_equal_offline_for_the_seed_architecture() -> None:
 
 def test_state_is_carried_memory_is_bounded_and_reset_restarts(small: TriggerModel) -> None:
     det = StreamingDetector(small)
-    audio = _audio(2.0, seed=3)
+    audio = chirp_in_noise(2.0, seed=3)
     first = np.concatenate([det.process(audio[i : i + 1234]) for i in range(0, len(audio), 1234)])
     # feed a long stream: internal buffers stay a few frames and samples whatever its length
     rng = np.random.default_rng(4)

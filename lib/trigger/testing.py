@@ -13,6 +13,16 @@ import numpy as np
 from lib.synth import Corpus
 
 
+def chirp_in_noise(seconds: float, seed: int = 0, sample_rate: int = 16000) -> np.ndarray:
+    """A rising chirp (300 Hz, sweeping 800 Hz a second) in white noise: a test signal whose
+    spectrum and phonetic features move, so streamed and offline results can be compared."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * sample_rate)
+    t = np.arange(n) / sample_rate
+    x = 0.1 * rng.standard_normal(n) + 0.3 * np.sin(2 * np.pi * (300 + 400 * t) * t)
+    return x.astype(np.float32)
+
+
 def toy_corpus(rng: np.random.Generator, sample_rate: int = 16000, split: str = "train") -> Corpus:
     """Chirps (activates), tones (negatives) and noise (backgrounds), all from ``rng``."""
     t = np.arange(int(0.4 * sample_rate)) / sample_rate
